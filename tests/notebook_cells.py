@@ -1,0 +1,29 @@
+"""Run the notebook's parameters and definition cells in a namespace, as tests' fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "dcgan_cifar10.ipynb"
+
+
+def cells_tagged(tag: str, notebook: Path = NOTEBOOK) -> list[str]:
+    cells = json.loads(notebook.read_text())["cells"]
+    return [
+        "".join(cell["source"])
+        for cell in cells
+        if cell["cell_type"] == "code" and tag in cell.get("metadata", {}).get("tags", [])
+    ]
+
+
+def load_definitions(**overrides) -> dict:
+    """A namespace holding the parameters (with overrides) and every function the notebook defines."""
+    namespace: dict = {"__name__": "notebook_definitions"}
+    for source in cells_tagged("parameters"):
+        exec(compile(source, "<parameters>", "exec"), namespace)
+    namespace.update(overrides)
+    for i, source in enumerate(cells_tagged("definitions")):
+        exec(compile(source, f"<definitions cell {i}>", "exec"), namespace)
+    return namespace
