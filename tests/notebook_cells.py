@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import linecache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +23,15 @@ def load_definitions(**overrides) -> dict:
     """A namespace holding the parameters (with overrides) and every function the notebook defines."""
     namespace: dict = {"__name__": "notebook_definitions"}
     for source in cells_tagged("parameters"):
-        exec(compile(source, "<parameters>", "exec"), namespace)
+        _run(source, "parameters", namespace)
     namespace.update(overrides)
     for i, source in enumerate(cells_tagged("definitions")):
-        exec(compile(source, f"<definitions cell {i}>", "exec"), namespace)
+        _run(source, f"definitions-{i}", namespace)
     return namespace
+
+
+def _run(source: str, name: str, namespace: dict) -> None:
+    # Register the source so that inspect (and so AutoGraph) can read the cell's functions.
+    filename = f"{NOTEBOOK.name}:{name}"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)

@@ -1,0 +1,230 @@
+"""The notebook's own functions, run from its definition cells on known inputs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import dcgan_utils as utils
+
+NOISE_DIM, FILTERS = 16, 8
+
+
+@pytest.fixture
+def models(nb):
+    generator = nb["build_generator"](NOISE_DIM, FILTERS, "float32")
+    discriminator = nb["build_discriminator"](FILTERS, "float32")
+    return generator, discriminator
+
+
+def test_scaling_round_trip(nb):
+    pixels = np.array([[0, 127, 128, 255]], dtype=np.uint8)
+    scaled = nb["scale_images"](pixels)
+    assert scaled.dtype == np.float32
+    assert scaled.min() == -1.0 and scaled.max() == 1.0
+    assert np.array_equal(nb["to_uint8"](scaled), pixels)
+    assert nb["to_uint8"](np.array([-3.0, 3.0])).tolist() == [0, 255]  # clipped
+
+
+def test_dataset_batches_and_range(nb):
+    images = nb["scale_images"](np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8))
+    batches = list(nb["make_dataset"](images, 16, seed=1))
+    assert len(batches) == 3  # the remainder of 2 is dropped: every batch has the same shape
+    assert all(b.shape == (16, 32, 32, 3) for b in batches)
+    assert min(float(tf.reduce_min(b)) for b in batches) >= -1.0
+    with pytest.raises(utils.ParameterError):
+        nb["make_dataset"](images, 51, seed=1)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_generator_shape_range_and_float32_output(nb, precision):
+    generator = nb["build_generator"](NOISE_DIM, FILTERS, precision)
+    images = generator(tf.random.normal([5, NOISE_DIM]), training=False)
+    assert images.shape == (5, 32, 32, 3) and images.dtype == tf.float32
+    assert float(tf.reduce_min(images)) >= -1.0 and float(tf.reduce_max(images)) <= 1.0
+    assert generator.layers[0].dtype_policy.name == precision
+
+
+def test_discriminator_gives_one_float32_logit_per_image(nb, models):
+    _, discriminator = models
+    logits = discriminator(tf.zeros([3, 32, 32, 3]), training=False)
+    assert logits.shape == (3, 1) and logits.dtype == tf.float32
+
+
+def test_losses_on_known_logits(nb):
+    ln2 = np.log(2.0)
+    zero = tf.zeros([4, 1])
+    assert np.isclose(nb["generator_loss"](zero), ln2)
+    assert np.isclose(nb["discriminator_loss"](zero, zero), 2 * ln2)
+    # BCE(target t, logit x) = softplus(x) - t*x: with t = 0.9 and x = 0 still ln 2.
+    assert np.isclose(nb["discriminator_loss"](zero, zero, 0.9), 2 * ln2)
+    big = tf.fill([2, 1], 10.0)
+    assert np.isclose(nb["generator_loss"](big), np.log1p(np.exp(-10.0)), rtol=1e-4)
+    assert np.isclose(nb["discriminator_loss"](big, -big), 2 * np.log1p(np.exp(-10.0)), rtol=1e-4)
+    # Label smoothing: a very confident real logit now costs 0.1 * 10.
+    assert np.isclose(nb["discriminator_loss"](big, -big, 0.9), 1.0 + 2 * np.log1p(np.exp(-10.0)), rtol=1e-3)
+
+
+def test_accuracy_uses_logit_sign(nb):
+    real, fake = nb["discriminator_accuracy"](
+        tf.constant([[0.1], [-0.1], [5.0], [-5.0]]), tf.constant([[-0.1], [-3.0], [0.2]])
+    )
+    assert float(real) == 0.5
+    assert np.isclose(float(fake), 2 / 3)
+    # Logit 0 is sigmoid 0.5: neither side's win.
+    real, fake = nb["discriminator_accuracy"](tf.zeros([2, 1]), tf.zeros([2, 1]))
+    assert (float(real), float(fake)) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_train_step_changes_weights_and_returns_finite_metrics(nb, models, jit):
+    generator, discriminator = models
+    gen_opt, disc_opt = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    rng = tf.random.Generator.from_seed(0)
+    step = nb["make_train_step"](generator, discriminator, gen_opt, disc_opt, rng, NOISE_DIM, 0.9, jit)
+    before_g = [w.numpy().copy() for w in generator.trainable_weights]
+    before_d = [w.numpy().copy() for w in discriminator.trainable_weights]
+    metrics = step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.1)).numpy()
+    assert metrics.shape == (4,) and np.isfinite(metrics).all()
+    assert 0 <= metrics[2] <= 1 and 0 <= metrics[3] <= 1
+    assert all(
+        not np.array_equal(b, w.numpy()) for b, w in zip(before_g, generator.trainable_weights, strict=True)
+    )
+    assert all(
+        not np.array_equal(b, w.numpy())
+        for b, w in zip(before_d, discriminator.trainable_weights, strict=True)
+    )
+    assert int(gen_opt.iterations) == int(disc_opt.iterations) == 1
+
+
+def test_mixed_float16_uses_loss_scaling(nb):
+    gen_opt, _ = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "mixed_float16")
+    assert float(gen_opt.scale_loss(tf.constant(1.0))) > 1.0
+    plain, _ = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    assert float(plain.scale_loss(tf.constant(1.0))) == 1.0
+
+
+def test_seeds_are_made_once_and_reused(nb, tmp_path):
+    path = tmp_path / "seeds.npy"
+    first = nb["load_or_make_seeds"](path, 16, NOISE_DIM, seed=1)
+    again = nb["load_or_make_seeds"](path, 16, NOISE_DIM, seed=999)  # the saved ones win
+    assert first.shape == (16, NOISE_DIM) and np.array_equal(first, again)
+    with pytest.raises(utils.ParameterError, match="NOISE_DIM"):
+        nb["load_or_make_seeds"](path, 16, NOISE_DIM + 1, seed=1)
+
+
+def test_sample_grid_is_an_rgb_image_named_by_epoch(nb, models, tmp_path):
+    generator, _ = models
+    seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
+    path = nb["generate_and_save_images"](generator, 7, seeds, tmp_path)
+    assert path.name == "epoch_0007.png"
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 200
+    # True colour: the channels differ somewhere (a grey image would have R == G == B).
+    assert (pixels[..., 0] != pixels[..., 1]).any()
+
+
+def test_history_plot_and_gif(nb, tmp_path):
+    history = [
+        {"epoch": e, "gen_loss": 1.0 / e, "disc_loss": 1.0, "real_acc": 0.8, "fake_acc": 0.9 - 0.1 * e}
+        for e in (1, 2, 3)
+    ]
+    plot = nb["draw_train_history"](history, tmp_path / "history.png")
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.width > 500
+    for e in (1, 2, 3):
+        Image.new("RGB", (40, 40), (80 * e, 0, 0)).save(tmp_path / f"epoch_{e:04d}.png")
+    gif = nb["make_gif"](tmp_path, tmp_path / "progress.gif", 3)
+    with Image.open(gif) as image:
+        assert image.n_frames == 3 and image.info.get("loop") == 0
+
+
+RESTORE_SCRIPT = """
+import json, sys
+import numpy as np, tensorflow as tf
+sys.path[:0] = {paths!r}
+from notebook_cells import load_definitions
+nb = load_definitions()
+g = nb["build_generator"]({noise_dim}, {filters}, "float32")
+d = nb["build_discriminator"]({filters}, "float32")
+go, do = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+rng = tf.random.Generator.from_seed(12345)  # a different seed: the restore must overwrite it
+ckpt, manager = nb["make_checkpoint"](g, d, go, do, rng, {ckpt_dir!r})
+epoch = nb["restore_latest"](ckpt, manager)
+np.savez({out!r}, epoch=epoch, g_iter=int(go.iterations), d_iter=int(do.iterations),
+         rng_state=rng.state.numpy(),
+         seeds=nb["load_or_make_seeds"](__import__("pathlib").Path({seeds!r}), 16, {noise_dim}, 0),
+         **{{f"g{{i}}": w.numpy() for i, w in enumerate(g.weights)}},
+         **{{f"d{{i}}": w.numpy() for i, w in enumerate(d.weights)}},
+         **{{f"go{{i}}": v.numpy() for i, v in enumerate(go.variables)}},
+         **{{f"do{{i}}": v.numpy() for i, v in enumerate(do.variables)}})
+"""
+
+
+def test_checkpoint_restores_everything_in_a_new_process(nb, models, tmp_path):
+    from conftest import ROOT
+
+    generator, discriminator = models
+    gen_opt, disc_opt = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    rng = tf.random.Generator.from_seed(7)
+    ckpt, manager = nb["make_checkpoint"](generator, discriminator, gen_opt, disc_opt, rng, tmp_path / "ckpt")
+    assert nb["restore_latest"](ckpt, manager) == 0  # nothing saved yet
+    step = nb["make_train_step"](generator, discriminator, gen_opt, disc_opt, rng, NOISE_DIM, 0.9, False)
+    for _ in range(3):
+        step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.05))
+    seeds = nb["load_or_make_seeds"](tmp_path / "seeds.npy", 16, NOISE_DIM, seed=3)
+    ckpt.epoch.assign(4)
+    manager.save(checkpoint_number=4)
+
+    out = tmp_path / "restored.npz"
+    script = RESTORE_SCRIPT.format(
+        paths=[str(ROOT), str(ROOT / "tests")],
+        noise_dim=NOISE_DIM,
+        filters=FILTERS,
+        ckpt_dir=str(tmp_path / "ckpt"),
+        seeds=str(tmp_path / "seeds.npy"),
+        out=str(out),
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    restored = np.load(out)
+    assert int(restored["epoch"]) == 4
+    assert int(restored["g_iter"]) == int(restored["d_iter"]) == 3
+    assert np.array_equal(restored["rng_state"], rng.state.numpy())
+    assert np.array_equal(restored["seeds"], seeds)
+    for prefix, values in [
+        ("g", generator.weights),  # BN moving statistics included
+        ("d", discriminator.weights),
+        ("go", gen_opt.variables),  # Adam's iterations, moments and velocities
+        ("do", disc_opt.variables),
+    ]:
+        assert len([k for k in restored.files if k.rstrip("0123456789") == prefix]) == len(values)
+        for i, value in enumerate(values):
+            assert np.array_equal(restored[f"{prefix}{i}"], value.numpy()), f"{prefix}{i} ({value.path})"
+    moments = [v for v in gen_opt.variables if "momentum" in v.path]
+    assert moments and all(np.abs(v.numpy()).sum() > 0 for v in moments)  # really trained state
+
+
+def test_train_stops_at_once_on_a_non_finite_loss(nb, tmp_path):
+    calls = []
+
+    def exploding_step(images, noise_std):
+        calls.append(1)
+        return tf.constant([np.nan if len(calls) == 2 else 1.0, 1.0, 0.5, 0.5])
+
+    dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([6, 32, 32, 3])).batch(2)
+    with pytest.raises(FloatingPointError, match="epoch 3, step 2"):
+        nb["train_one_epoch"](exploding_step, dataset, 3, 0.0, 3, 5)
+    assert len(calls) == 2
+
+
+def test_run_config_is_json(nb, tmp_path):
+    paths = nb["make_run_paths"](str(tmp_path), "demo")
+    assert all(paths[k].is_dir() for k in ("samples", "checkpoints"))
+    assert paths["samples"] == tmp_path / "generated_samples" / "demo"
+    utils.check_run_config(paths["config"], {"noise_dim": 1})
+    assert json.loads(paths["config"].read_text()) == {"noise_dim": 1}

@@ -1,0 +1,138 @@
+"""The plumbing module: data folder, parameter checks, precision, atomic files."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from conftest import write_fake_cifar
+
+import dcgan_utils as utils
+
+
+def test_reads_official_layout_as_rgb(tmp_path):
+    folder = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=4)
+    # Overwrite batch 1 with a known image: red plane 10, green 20, blue 30.
+    row = np.concatenate([np.full(1024, 10), np.full(1024, 20), np.full(1024, 30)]).astype(np.uint8)
+    with open(folder / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": np.stack([row] * 4), b"labels": [3, 1, 4, 1]}, f)
+    images, labels = utils.load_cifar10_folder(folder)
+    assert images.shape == (20, 32, 32, 3) and images.dtype == np.uint8
+    assert images[0, 5, 7].tolist() == [10, 20, 30]
+    assert labels[:4].tolist() == [3, 1, 4, 1]
+    test_images, _ = utils.load_cifar10_folder(folder, "test")
+    assert test_images.shape == (4, 32, 32, 3)
+
+
+def test_resolve_data_dir_prefers_parameter_then_env(tmp_path):
+    write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=1)
+    assert utils.resolve_data_dir("", {}) is None
+    assert utils.resolve_data_dir("", {"CIFAR10_DIR": "/x"}).as_posix() == "/x"
+    # The parent of cifar-10-batches-py is accepted too.
+    assert utils.resolve_data_dir(str(tmp_path), {"CIFAR10_DIR": "/x"}).name == "cifar-10-batches-py"
+
+
+def test_missing_folder_says_how_to_provide(tmp_path):
+    with pytest.raises(utils.DataFolderError, match="does not exist.*CIFAR10_DIR"):
+        utils.load_cifar10(str(tmp_path / "nowhere"))
+
+
+def test_empty_folder_names_missing_batches(tmp_path):
+    with pytest.raises(utils.DataFolderError, match="data_batch_1.*missing"):
+        utils.load_cifar10_folder(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x80\x04\x95 truncated", "truncated or corrupt"),
+        (pickle.dumps([1, 2, 3]), "not a CIFAR-10 batch dict"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8)}), "no 'data' or 'labels'"),
+        (pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}), "3072"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}), "uint8"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}), "labels for 2 images"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 12]}), "outside 0..9"),
+    ],
+)
+def test_malformed_batch_gives_one_clear_error(tmp_path, content, message):
+    folder = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=2)
+    (folder / "data_batch_3").write_bytes(content)
+    with pytest.raises(utils.DataFolderError, match=message) as caught:
+        utils.load_cifar10_folder(folder)
+    assert "data_batch_3" in str(caught.value)
+
+
+def test_positive_int_checks():
+    assert utils.check_positive_int("EPOCHS", 3) == 3
+    for bad in (0, -1, 2.5, "5", True, None):
+        with pytest.raises(utils.ParameterError, match="EPOCHS must be a positive integer"):
+            utils.check_positive_int("EPOCHS", bad)
+
+
+def test_batch_larger_than_data():
+    utils.check_batch_fits(10, 10)
+    with pytest.raises(utils.ParameterError, match="BATCH_SIZE 11 is larger than the 10"):
+        utils.check_batch_fits(11, 10)
+
+
+def test_run_name_must_be_a_plain_folder():
+    assert utils.check_run_name("baseline-2") == "baseline-2"
+    for bad in ("", "..", "a/b", "../x", 3):
+        with pytest.raises(utils.ParameterError, match="RUN_NAME"):
+            utils.check_run_name(bad)
+
+
+def test_precision_choice():
+    assert utils.choose_precision("auto", has_gpu=True, has_bf16_cpu=True) == "mixed_float16"
+    assert utils.choose_precision("auto", has_gpu=False, has_bf16_cpu=True) == "mixed_bfloat16"
+    assert utils.choose_precision("auto", has_gpu=False, has_bf16_cpu=False) == "float32"
+    assert utils.choose_precision("float32", has_gpu=True, has_bf16_cpu=True) == "float32"
+    with pytest.raises(utils.ParameterError, match="PRECISION must be one of"):
+        utils.choose_precision("half", has_gpu=False, has_bf16_cpu=False)
+
+
+def test_bf16_detection_reads_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t: fpu avx2 avx512f avx512_bf16\n")
+    assert utils.cpu_supports_bf16(info)
+    info.write_text("flags\t: fpu avx2 fma\n")
+    assert not utils.cpu_supports_bf16(info)
+    assert not utils.cpu_supports_bf16(tmp_path / "absent")
+
+
+def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "sub" / "file.json"
+    utils.atomic_write_json(target, {"a": 1})
+    utils.atomic_write_json(target, {"b": 2})
+    assert json.loads(target.read_text()) == {"b": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["file.json"]
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "file.json"
+    utils.atomic_write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        utils.atomic_write_json(target, {"a": object()})  # not JSON-serialisable
+    assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_history_round_trip_and_epoch_order(tmp_path):
+    path = tmp_path / "history.json"
+    assert utils.load_history(path) == []
+    history = [{"epoch": 1, "gen_loss": 1.0}, {"epoch": 2, "gen_loss": 0.5}]
+    utils.save_history(path, history)
+    assert utils.load_history(path) == history
+    with pytest.raises(ValueError, match="epochs 1..2 once each"):
+        utils.save_history(path, [{"epoch": 1}, {"epoch": 1}])
+    assert utils.load_history(path) == history
+
+
+def test_run_config_refuses_other_settings_and_changes_nothing(tmp_path):
+    path = tmp_path / "run_config.json"
+    config = {"noise_dim": 100, "base_filters": 64, "precision": "float32"}
+    utils.check_run_config(path, config)
+    before = path.read_bytes()
+    utils.check_run_config(path, config)  # same settings: fine
+    with pytest.raises(utils.ParameterError, match="NOISE_DIM is 64, the run used 100"):
+        utils.check_run_config(path, {**config, "noise_dim": 64})
+    assert path.read_bytes() == before
