@@ -7,6 +7,7 @@ JSON history file. The GAN itself lives in the notebook.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pickle
@@ -42,6 +43,10 @@ class DataFolderError(ValueError):
 
 class ParameterError(ValueError):
     """A notebook parameter has a wrong type or value."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training the same run."""
 
 
 # ----------------------------------------------------------------- data ----
@@ -251,3 +256,34 @@ def check_run_config(path: str | Path, config: dict) -> None:
             f"The run folder {path.parent} was made with other settings: {'; '.join(differ)}. "
             "Use those settings to resume it, or another RUN_NAME for a new run; nothing was changed."
         )
+
+
+_held_locks: dict[str, int] = {}  # lock file -> open descriptor, for this process's runs
+
+
+def lock_run(folder: str | Path) -> Path:
+    """Hold an exclusive lock on a run folder for as long as this process lives.
+
+    The lock is an flock on `folder/.run.lock`: the system releases it when the process ends,
+    even by kill -9, so a lock left by a dead process never blocks the next run. Locking the
+    same folder again from the same process (a rerun cell) is a no-op.
+    """
+    path = Path(folder) / ".run.lock"
+    key = str(path.resolve())
+    if key in _held_locks:
+        return path
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunLockedError(
+            f"The run in {folder} is being trained by another process (pid {holder}). "
+            "Two kernels must not train the same RUN_NAME at once: wait for it to finish, "
+            "stop it, or choose another RUN_NAME. Nothing was changed."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held_locks[key] = fd
+    return path

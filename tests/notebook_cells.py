@@ -35,3 +35,24 @@ def _run(source: str, name: str, namespace: dict) -> None:
     filename = f"{NOTEBOOK.name}:{name}"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     exec(compile(source, filename, "exec"), namespace)
+
+
+def run_all_cells(**overrides) -> dict:
+    """Execute every code cell in order, as a kernel would, with the parameters overridden."""
+    namespace: dict = {"__name__": "__main__"}
+    for i, cell in enumerate(json.loads(NOTEBOOK.read_text())["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        _run("".join(cell["source"]), f"cell-{i}", namespace)
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            namespace.update(overrides)
+    return namespace
+
+
+if __name__ == "__main__":
+    # python tests/notebook_cells.py '{"EPOCHS": 3, "OUTPUT_DIR": "/tmp/x"}': the whole notebook,
+    # in this process, for tests that kill or race a real training process.
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    run_all_cells(**json.loads(sys.argv[1]))

@@ -1,0 +1,249 @@
+"""Interruptions, bad input and divergence: nothing lost, one clear message."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import ROOT, write_fake_cifar
+from notebook_cells import run_all_cells
+from PIL import Image
+
+import dcgan_utils as utils
+
+FAST = {"BATCH_SIZE": 16, "BASE_FILTERS": 8, "NOISE_DIM": 32, "JIT_COMPILE": False, "MAX_TRAIN_IMAGES": 64}
+RUNNER = ROOT / "tests" / "notebook_cells.py"
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".run.lock"}
+
+
+def start_run(**params) -> subprocess.Popen:
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [sys.executable, str(RUNNER), json.dumps(params)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def history_epochs(out, run):
+    path = out / "training_history" / run / "history.json"
+    return [row["epoch"] for row in json.loads(path.read_text())] if path.exists() else []
+
+
+def wait_for(condition, timeout=180):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+# ------------------------------------------------------------ stopping early ----
+@pytest.fixture
+def small_run(nb, tmp_path):
+    """Models, checkpoint and data of a tiny run, wired as the notebook wires them."""
+    generator = nb["build_generator"](16, 8, "float32")
+    discriminator = nb["build_discriminator"](8, "float32")
+    gen_opt, disc_opt = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    rng = tf.random.Generator.from_seed(0)
+    paths = nb["make_run_paths"](str(tmp_path), "stop")
+    checkpoint, manager = nb["make_checkpoint"](
+        generator, discriminator, gen_opt, disc_opt, rng, paths["checkpoints"]
+    )
+    step = nb["make_train_step"](generator, discriminator, gen_opt, disc_opt, rng, 16, 0.9, False)
+    images = np.random.default_rng(0).uniform(-1, 1, (32, 32, 32, 3)).astype("float32")
+    dataset = nb["make_dataset"](images, 8, seed=0)
+    seeds = nb["load_or_make_seeds"](paths["seeds"], 16, 16, 0)
+    return {
+        "generator": generator,
+        "checkpoint": checkpoint,
+        "manager": manager,
+        "step": step,
+        "dataset": dataset,
+        "seeds": seeds,
+        "paths": paths,
+        "make": lambda: nb["make_checkpoint"](
+            nb["build_generator"](16, 8, "float32"),
+            nb["build_discriminator"](8, "float32"),
+            *nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32"),
+            tf.random.Generator.from_seed(99),
+            paths["checkpoints"],
+        ),
+    }
+
+
+def failing_step(real_step, generator, fail_at_call, failure):
+    """real_step, except that call number fail_at_call fails; records G's weights before the call
+    that comes after the last finished epoch (call fail_at_call - 1 starts epoch 3)."""
+    state = {"calls": 0}
+
+    def step(images, noise_std):
+        state["calls"] += 1
+        if state["calls"] == fail_at_call - 1:
+            state["weights_at_end_of_last_epoch"] = [w.numpy().copy() for w in generator.weights]
+        if state["calls"] == fail_at_call:
+            if failure == "interrupt":
+                raise KeyboardInterrupt
+            return tf.constant([np.nan, 1.0, 0.5, 0.5])
+        return real_step(images, noise_std)
+
+    return step, state
+
+
+@pytest.mark.parametrize("failure, error", [("interrupt", KeyboardInterrupt), ("nan", FloatingPointError)])
+def test_stopping_mid_epoch_saves_the_last_finished_epoch(nb, small_run, failure, error, capsys):
+    run = small_run
+    # 4 steps an epoch; the 2nd step of epoch 3 fails; checkpoints would come only every 5 epochs.
+    step, state = failing_step(run["step"], run["generator"], 4 * 2 + 2, failure)
+    history = []
+    with pytest.raises(error):
+        nb["train"](
+            step, run["dataset"], 4, run["generator"], run["checkpoint"], run["manager"], history,
+            run["seeds"], run["paths"], 6, 5, 0.1, show=False,
+        )  # fmt: skip
+    assert "Stopped in epoch 3" in capsys.readouterr().out
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert [row["epoch"] for row in utils.load_history(run["paths"]["history"])] == [1, 2]
+    # Fresh models restore epoch 2 exactly: the weights G had when epoch 2 ended, not the ones
+    # that epoch 3's first step made.
+    checkpoint, manager = run["make"]()
+    assert nb["restore_latest"](checkpoint, manager) == 2
+    restored = [w.numpy() for w in checkpoint.generator.weights]
+    for got, expected in zip(restored, state["weights_at_end_of_last_epoch"], strict=True):
+        assert np.array_equal(got, expected)
+    # The kernel's own G was rolled back to that state too, before it was saved.
+    for got, live in zip(restored, run["generator"].weights, strict=True):
+        assert np.array_equal(got, live.numpy())
+    assert len(list(run["paths"]["samples"].glob("epoch_*.png"))) == 2
+
+
+def test_kill_9_mid_training_then_resume(tmp_path):
+    data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=40)
+    out = tmp_path / "out"
+    params = dict(
+        FAST, MAX_TRAIN_IMAGES=200, EPOCHS=10, CHECKPOINT_EVERY=2, DATA_DIR=str(data), OUTPUT_DIR=str(out)
+    )
+    process = start_run(**params)
+    wait_for(lambda: len(history_epochs(out, "baseline")) >= 2 or process.poll() is not None)
+    time.sleep(0.7)  # into the next epochs
+    assert process.poll() is None, process.communicate()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = history_epochs(out, "baseline")
+    # Whole checkpointed epochs only, and fewer than all: the kill came mid-run.
+    assert len(killed_at) % 2 == 0 and killed_at == list(range(1, len(killed_at) + 1)) and len(killed_at) < 10
+
+    resumed = start_run(**params)
+    stdout, stderr = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, stderr[-3000:]
+    assert f"starting after epoch {len(killed_at)} of 10" in stdout
+    assert history_epochs(out, "baseline") == list(range(1, 11))
+    samples = out / "generated_samples" / "baseline"
+    assert sorted(p.name for p in samples.glob("epoch_*.png")) == [f"epoch_{e:04d}.png" for e in range(1, 11)]
+    with Image.open(samples / "training_progress.gif") as gif:
+        assert gif.n_frames == 10
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # nothing half-written
+
+
+def test_second_kernel_on_the_same_run_stops_and_the_first_finishes(tmp_path):
+    data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=40)
+    out = tmp_path / "out"
+    params = dict(
+        FAST, MAX_TRAIN_IMAGES=200, EPOCHS=4, CHECKPOINT_EVERY=1, DATA_DIR=str(data), OUTPUT_DIR=str(out)
+    )
+    first = start_run(**params)
+    lock = out / "training_checkpoints" / "baseline" / ".run.lock"
+    wait_for(
+        lambda: (lock.exists() and lock.read_text().strip() == str(first.pid)) or first.poll() is not None
+    )
+    assert first.poll() is None
+    second = start_run(**params)
+    _, second_err = second.communicate(timeout=300)
+    assert second.returncode != 0
+    assert (
+        "RunLockedError" in second_err and f"being trained by another process (pid {first.pid})" in second_err
+    )
+    _, first_err = first.communicate(timeout=600)
+    assert first.returncode == 0, first_err[-3000:]
+    assert history_epochs(out, "baseline") == [1, 2, 3, 4]
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import dcgan_utils, time; dcgan_utils.lock_run({str(folder)!r}); time.sleep(60)",
+        ],
+        cwd=ROOT,
+    )
+    wait_for(lambda: (folder / ".run.lock").exists() and (folder / ".run.lock").read_text().strip())
+    probe = f"import dcgan_utils; dcgan_utils.lock_run({str(folder)!r})"
+    blocked = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert blocked.returncode != 0 and f"pid {holder.pid}" in blocked.stderr
+    holder.kill()
+    holder.wait()
+    free = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert free.returncode == 0, free.stderr
+
+
+# ------------------------------------------------------------ bad input ----
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("finished")
+    data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
+    params = dict(FAST, EPOCHS=1, DATA_DIR=str(data), OUTPUT_DIR=str(tmp_path / "out"))
+    run_all_cells(**params)
+    return params, tmp_path / "out"
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"NOISE_DIM": 16}, utils.ParameterError, "NOISE_DIM is 16, the run used 32"),
+        ({"BASE_FILTERS": 4}, utils.ParameterError, "BASE_FILTERS is 4, the run used 8"),
+        ({"PRECISION": "mixed_bfloat16"}, utils.ParameterError, "PRECISION is 'mixed_bfloat16'"),
+        ({"PRECISION": "fp8"}, utils.ParameterError, "PRECISION must be one of"),
+        ({"EPOCHS": "3"}, utils.ParameterError, "EPOCHS must be a positive integer"),
+        ({"EPOCHS": -1}, utils.ParameterError, "EPOCHS must be a positive integer"),
+        ({"BATCH_SIZE": 0}, utils.ParameterError, "BATCH_SIZE must be a positive integer"),
+        ({"BATCH_SIZE": 1000}, utils.ParameterError, "BATCH_SIZE 1000 is larger than the 64"),
+        ({"CHECKPOINT_EVERY": 2.5}, utils.ParameterError, "CHECKPOINT_EVERY must be a positive integer"),
+        ({"NOISE_DIM": None}, utils.ParameterError, "NOISE_DIM must be a positive integer"),
+        ({"RUN_NAME": "../baseline"}, utils.ParameterError, "RUN_NAME must be a plain folder name"),
+        ({"DATA_DIR": "/nonexistent/cifar"}, utils.DataFolderError, "does not exist"),
+    ],
+)
+def test_bad_input_names_the_problem_and_changes_nothing(finished_run, change, error, message):
+    params, out = finished_run
+    before = snapshot(out)
+    with pytest.raises(error, match=message):
+        run_all_cells(**{**params, **change})
+    assert snapshot(out) == before
+
+
+def test_checkpoint_of_another_architecture_is_refused_untouched(finished_run, tmp_path):
+    params, out = finished_run
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "training_checkpoints" / "baseline" / "run_config.json").unlink()  # no record to compare
+    before = snapshot(copy)
+    with pytest.raises(utils.ParameterError, match="does not fit the models"):
+        run_all_cells(**{**params, "OUTPUT_DIR": str(copy), "BASE_FILTERS": 4})
+    after = snapshot(copy)
+    after.pop(copy / "training_checkpoints" / "baseline" / "run_config.json")  # written anew
+    assert after == before
