@@ -65,31 +65,34 @@ def resolve_data_dir(data_dir: str = "", environ: dict | None = None) -> Path | 
 
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One pickled batch as (uint8 N x 32 x 32 x 3 images, int64 labels)."""
+
+    def broken(problem: str) -> DataFolderError:
+        return DataFolderError(f"{path}: {problem} This is not an intact CIFAR-10 batch. " + HOW_TO_PROVIDE)
+
     try:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
     except Exception as err:  # truncated, corrupt or not a pickle at all
-        raise DataFolderError(
-            f"{path} cannot be read as a CIFAR-10 batch ({type(err).__name__}: {err}). "
-            "The file is truncated or corrupt: extract the archive again. " + HOW_TO_PROVIDE
+        raise broken(
+            f"cannot be read ({type(err).__name__}: {err}); the file is truncated or corrupt."
         ) from None
     if not isinstance(batch, dict):
-        raise DataFolderError(f"{path} holds a {type(batch).__name__}, not a CIFAR-10 batch dict.")
+        raise broken(f"holds a {type(batch).__name__}, not a CIFAR-10 batch dict.")
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(b"labels", batch.get("labels"))
     if data is None or labels is None:
-        raise DataFolderError(f"{path} has no 'data' or 'labels' entry: not a CIFAR-10 batch.")
+        raise broken("has no 'data' or 'labels' entry.")
     data = np.asarray(data)
     labels = np.asarray(labels)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataFolderError(
-            f"{path}: 'data' is {data.dtype} with shape {data.shape}; CIFAR-10 batches hold "
+        raise broken(
+            f"'data' is {data.dtype} with shape {data.shape}; CIFAR-10 batches hold "
             "uint8 rows of 3072 values (32 x 32 x 3)."
         )
     if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
-        raise DataFolderError(f"{path}: {labels.shape} labels for {len(data)} images.")
+        raise broken(f"{labels.shape} labels for {len(data)} images.")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise DataFolderError(f"{path}: labels outside 0..9.")
+        raise broken("labels outside 0..9.")
     # Official layout: 1024 red, 1024 green, 1024 blue values per row.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels.astype(np.int64)

@@ -247,3 +247,53 @@ def test_checkpoint_of_another_architecture_is_refused_untouched(finished_run, t
     after = snapshot(copy)
     after.pop(copy / "training_checkpoints" / "baseline" / "run_config.json")  # written anew
     assert after == before
+
+
+def _bad_folders(root):
+    """name -> a cifar-10-batches-py folder broken in that way."""
+    import pickle
+
+    folders = {}
+    for name in ("empty", "truncated", "wrong_shape", "wrong_type"):
+        folder = root / name / "cifar-10-batches-py"
+        if name == "empty":
+            folder.mkdir(parents=True)
+        else:
+            write_fake_cifar(folder, per_batch=20)
+        batch = folder / "data_batch_4"
+        if name == "truncated":
+            batch.write_bytes(batch.read_bytes()[:1000])
+        elif name == "wrong_shape":
+            batch.write_bytes(pickle.dumps({b"data": np.zeros((20, 1024), np.uint8), b"labels": [0] * 20}))
+        elif name == "wrong_type":
+            batch.write_bytes(pickle.dumps({b"data": np.zeros((20, 3072), np.float64), b"labels": [0] * 20}))
+        folders[name] = folder
+    return folders
+
+
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ("empty", "data_batch_1, data_batch_2, .* missing"),
+        ("truncated", "data_batch_4: cannot be read .* truncated or corrupt"),
+        ("wrong_shape", r"data_batch_4: 'data' is uint8 with shape \(20, 1024\)"),
+        ("wrong_type", "data_batch_4: 'data' is float64"),
+    ],
+)
+def test_broken_data_folder_names_the_problem_and_changes_nothing(finished_run, tmp_path, broken, message):
+    params, out = finished_run
+    before = snapshot(out)
+    folder = _bad_folders(tmp_path)[broken]
+    with pytest.raises(utils.DataFolderError, match=message) as caught:
+        run_all_cells(**{**params, "DATA_DIR": str(folder), "EPOCHS": 2})
+    assert "set the notebook parameter DATA_DIR" in str(caught.value)  # the fix, every time
+    assert snapshot(out) == before
+
+
+def test_runs_with_different_names_do_not_touch_each_other(finished_run):
+    params, out = finished_run
+    baseline = {p: b for p, b in snapshot(out).items() if "baseline" in p.parts}
+    run_all_cells(**{**params, "RUN_NAME": "other", "EPOCHS": 1})
+    after = snapshot(out)
+    assert {p: b for p, b in after.items() if "baseline" in p.parts} == baseline
+    assert (out / "generated_samples" / "other" / "epoch_0001.png").exists()

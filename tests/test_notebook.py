@@ -118,7 +118,10 @@ def test_malformed_data_folder_stops_with_one_clear_error(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as caught:
         run_notebook(tmp_path, "bad", EPOCHS=1, DATA_DIR=str(data), OUTPUT_DIR=str(tmp_path))
     assert caught.value.ename == "DataFolderError"
-    assert "data_batch_2" in caught.value.evalue and "truncated or corrupt" in caught.value.evalue
+    assert (
+        "data_batch_2: cannot be read" in caught.value.evalue
+        and "truncated or corrupt" in caught.value.evalue
+    )
 
 
 def test_bad_parameter_stops_before_any_work(tmp_path):

@@ -59,7 +59,7 @@ def test_malformed_batch_gives_one_clear_error(tmp_path, content, message):
     (folder / "data_batch_3").write_bytes(content)
     with pytest.raises(utils.DataFolderError, match=message) as caught:
         utils.load_cifar10_folder(folder)
-    assert "data_batch_3" in str(caught.value)
+    assert "data_batch_3" in str(caught.value) and "DATA_DIR" in str(caught.value)
 
 
 def test_positive_int_checks():
