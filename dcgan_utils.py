@@ -8,6 +8,7 @@ JSON history file. The GAN itself lives in the notebook.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import pickle
@@ -207,16 +208,12 @@ def save_history(path: str | Path, history: list[dict]) -> None:
 
 def save_figure(fig, path: str | Path, **kwargs) -> None:
     """Save a matplotlib figure as PNG atomically."""
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", **kwargs)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def atomic_write_npy(path: str | Path, array: np.ndarray) -> None:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, array)
     atomic_write_bytes(path, buffer.getvalue())
@@ -290,3 +287,87 @@ def lock_run(folder: str | Path) -> Path:
     os.write(fd, f"{os.getpid()}\n".encode())
     _held_locks[key] = fd
     return path
+
+
+# ----------------------------------------------------------- evaluation ----
+# Sample-quality numbers computed from a classifier's features and class probabilities, so that
+# runs can be compared offline (no downloaded Inception weights needed).
+
+
+def _sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix."""
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N x D each), as in FID."""
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root_a = _sqrtm_psd(cov_a)
+    # tr(sqrt(cov_a cov_b)) = tr(sqrt(root_a cov_b root_a)), whose argument is symmetric PSD.
+    middle = root_a @ cov_b @ root_a
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    distance = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
+    return float(max(distance, 0.0))
+
+
+def kernel_distance(
+    features_a: np.ndarray, features_b: np.ndarray, subsets: int = 10, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """KID: unbiased MMD^2 with the kernel (x.y / d + 1)^3, mean and std over random subsets."""
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    size = min(subset_size, len(a), len(b))
+    rng = np.random.default_rng(seed)
+    dim = a.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), size, replace=False)]
+        y = b[rng.choice(len(b), size, replace=False)]
+        k_xx = (x @ x.T / dim + 1) ** 3
+        k_yy = (y @ y.T / dim + 1) ** 3
+        k_xy = (x @ y.T / dim + 1) ** 3
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
+        estimates.append(within - 2 * k_xy.mean())
+    return float(np.mean(estimates)), float(np.std(estimates))
+
+
+def classifier_score(probabilities: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))), the Inception Score formula applied to any classifier."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
+    marginal = p.mean(axis=0, keepdims=True)
+    return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(axis=1).mean()))
+
+
+def confident_share(probabilities: np.ndarray, threshold: float = 0.9) -> float:
+    """Share of images whose top class probability is at least `threshold` ("recognizable")."""
+    return float((np.asarray(probabilities).max(axis=1) >= threshold).mean())
+
+
+def class_histogram(probabilities: np.ndarray) -> np.ndarray:
+    """How many images the classifier assigns to each class (argmax), one count per class."""
+    probabilities = np.asarray(probabilities)
+    return np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
+
+
+def export_images(images: np.ndarray, folder: str | Path) -> Path:
+    """Write uint8 images (N x 32 x 32 x 3) as folder/NNNNN.png and folder/images.npz (key `images`),
+    the inputs clean-fid and torch-fidelity take."""
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        atomic_write_bytes(folder / f"{i:05d}.png", buffer.getvalue())
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images)
+    atomic_write_bytes(folder / "images.npz", buffer.getvalue())
+    return folder

@@ -1,0 +1,67 @@
+"""The offline sample-quality numbers on known inputs."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dcgan_utils as utils
+
+
+@pytest.fixture
+def features():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((2000, 8)), rng.standard_normal((2000, 8))
+
+
+def test_frechet_distance_is_zero_for_identical_sets_and_grows_with_a_shift(features):
+    a, b = features
+    assert utils.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    near = utils.frechet_distance(a, b)  # two samples of one Gaussian: small
+    assert near < 0.05
+    shifted = [utils.frechet_distance(a, b + shift) for shift in (0.5, 1.0, 2.0)]
+    # Shifting every one of 8 dimensions by s adds 8 s^2.
+    for distance, shift in zip(shifted, (0.5, 1.0, 2.0), strict=True):
+        assert distance == pytest.approx(near + 8 * shift**2, rel=0.05)
+    assert utils.frechet_distance(a, b * 2) == pytest.approx(8.0, rel=0.05)  # std 2: (2 - 1)^2 per dim
+
+
+def test_frechet_distance_of_known_gaussians():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((20000, 2))
+    b = rng.standard_normal((20000, 2)) * 3  # cov 9 I: (3 - 1)^2 per dimension
+    assert utils.frechet_distance(a, b) == pytest.approx(8.0, rel=0.05)
+
+
+def test_kernel_distance_is_about_zero_for_one_distribution_and_grows(features):
+    a, b = features
+    same, spread = utils.kernel_distance(a, b, subsets=5, subset_size=500)
+    assert abs(same) < 3 * spread + 1e-3
+    far, _ = utils.kernel_distance(a, b + 1.0, subsets=5, subset_size=500)
+    farther, _ = utils.kernel_distance(a, b + 2.0, subsets=5, subset_size=500)
+    assert 0.01 < far < farther
+
+
+def test_classifier_score_bounds():
+    one_hot = np.eye(10)[np.arange(1000) % 10]  # sure of every image, classes balanced
+    assert utils.classifier_score(one_hot) == pytest.approx(10.0, rel=1e-6)
+    assert utils.classifier_score(np.full((100, 10), 0.1)) == pytest.approx(1.0)  # unsure of all
+    assert utils.classifier_score(np.eye(10)[np.zeros(100, int)]) == pytest.approx(1.0)  # one class
+
+
+def test_confident_share_and_class_histogram():
+    probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.3, 0.7]])
+    assert utils.confident_share(probs, 0.9) == 0.5
+    assert utils.class_histogram(probs).tolist() == [2, 2]
+    assert utils.class_histogram(np.eye(3)[[2, 2]]).tolist() == [0, 0, 2]
+
+
+def test_export_images_writes_pngs_and_npz(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    folder = utils.export_images(images, tmp_path / "export")
+    assert sorted(p.name for p in folder.iterdir()) == ["00000.png", "00001.png", "00002.png", "images.npz"]
+    with Image.open(folder / "00001.png") as png:
+        assert np.array_equal(np.asarray(png), images[1])
+    with np.load(folder / "images.npz") as saved:
+        assert saved["images"].dtype == np.uint8 and np.array_equal(saved["images"], images)
+    with pytest.raises(ValueError, match="uint8"):
+        utils.export_images(images.astype(np.float32), tmp_path / "bad")
