@@ -127,12 +127,15 @@ def test_stopping_mid_epoch_saves_the_last_finished_epoch(nb, small_run, failure
     assert len(list(run["paths"]["samples"].glob("epoch_*.png"))) == 2
 
 
-def test_kill_9_mid_training_then_resume(tmp_path):
+def process_run_params(tmp_path, **params) -> tuple[dict, object]:
+    """Parameters of a run of 200 fake images, for a separate process; and its output folder."""
     data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=40)
     out = tmp_path / "out"
-    params = dict(
-        FAST, MAX_TRAIN_IMAGES=200, EPOCHS=10, CHECKPOINT_EVERY=2, DATA_DIR=str(data), OUTPUT_DIR=str(out)
-    )
+    return dict(FAST, MAX_TRAIN_IMAGES=200, DATA_DIR=str(data), OUTPUT_DIR=str(out), **params), out
+
+
+def test_kill_9_mid_training_then_resume(tmp_path):
+    params, out = process_run_params(tmp_path, EPOCHS=10, CHECKPOINT_EVERY=2)
     process = start_run(**params)
     wait_for(lambda: len(history_epochs(out, "baseline")) >= 2 or process.poll() is not None)
     time.sleep(0.7)  # into the next epochs
@@ -156,11 +159,7 @@ def test_kill_9_mid_training_then_resume(tmp_path):
 
 
 def test_second_kernel_on_the_same_run_stops_and_the_first_finishes(tmp_path):
-    data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=40)
-    out = tmp_path / "out"
-    params = dict(
-        FAST, MAX_TRAIN_IMAGES=200, EPOCHS=4, CHECKPOINT_EVERY=1, DATA_DIR=str(data), OUTPUT_DIR=str(out)
-    )
+    params, out = process_run_params(tmp_path, EPOCHS=4, CHECKPOINT_EVERY=1)
     first = start_run(**params)
     lock = out / "training_checkpoints" / "baseline" / ".run.lock"
     wait_for(
