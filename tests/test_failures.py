@@ -159,7 +159,8 @@ def test_kill_9_mid_training_then_resume(tmp_path):
 
 
 def test_second_kernel_on_the_same_run_stops_and_the_first_finishes(tmp_path):
-    params, out = process_run_params(tmp_path, EPOCHS=4, CHECKPOINT_EVERY=1)
+    # Long enough (25 epochs) that the second process meets the first still training.
+    params, out = process_run_params(tmp_path, EPOCHS=25, CHECKPOINT_EVERY=1)
     first = start_run(**params)
     lock = out / "training_checkpoints" / "baseline" / ".run.lock"
     wait_for(
@@ -172,9 +173,10 @@ def test_second_kernel_on_the_same_run_stops_and_the_first_finishes(tmp_path):
     assert (
         "RunLockedError" in second_err and f"being trained by another process (pid {first.pid})" in second_err
     )
+    assert first.poll() is None  # the two really overlapped
     _, first_err = first.communicate(timeout=600)
     assert first.returncode == 0, first_err[-3000:]
-    assert history_epochs(out, "baseline") == [1, 2, 3, 4]
+    assert history_epochs(out, "baseline") == list(range(1, 26))
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
