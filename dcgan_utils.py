@@ -1,8 +1,9 @@
 """Plumbing for dcgan_cifar10.ipynb that no learner needs to read.
 
 Reading and checking a local ``cifar-10-batches-py`` folder, checking the
-notebook's parameters, choosing a precision, atomic file writes and the
-JSON history file. The GAN itself lives in the notebook.
+notebook's parameters, choosing a precision, atomic file writes, the JSON
+history file, the lock that keeps two kernels off one run, and the offline
+sample-quality numbers. The GAN itself lives in the notebook.
 """
 
 from __future__ import annotations
