@@ -158,6 +158,24 @@ def test_kill_9_mid_training_then_resume(tmp_path):
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # nothing half-written
 
 
+def test_interrupt_signal_to_a_training_process_saves_its_last_finished_epoch(tmp_path):
+    # Checkpoints would come only at epoch 50: whatever is saved, the interrupt saved.
+    params, out = process_run_params(tmp_path, EPOCHS=50, CHECKPOINT_EVERY=50)
+    process = start_run(**params)
+    grids = out / "generated_samples" / "baseline"
+    wait_for(lambda: len(list(grids.glob("epoch_*.png"))) >= 2 or process.poll() is not None)
+    assert process.poll() is None
+    process.send_signal(signal.SIGINT)  # what Jupyter's "interrupt kernel" sends
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr
+    saved = history_epochs(out, "baseline")
+    # Epoch 2's grid is drawn before epoch 2 counts as finished, so at least epoch 1 is saved.
+    assert len(saved) >= 1 and saved == list(range(1, len(saved) + 1))
+    assert f"Saved: epochs 1-{len(saved)}" in stdout and f"continue from epoch {len(saved) + 1}" in stdout
+    checkpoints = out / "training_checkpoints" / "baseline"
+    assert sorted(p.name for p in checkpoints.glob("ckpt-*.index")) == [f"ckpt-{len(saved)}.index"]
+
+
 def test_second_kernel_on_the_same_run_stops_and_the_first_finishes(tmp_path):
     # Long enough (25 epochs) that the second process meets the first still training.
     params, out = process_run_params(tmp_path, EPOCHS=25, CHECKPOINT_EVERY=1)
