@@ -172,6 +172,10 @@ def choose_precision(requested: str, has_gpu: bool, has_bf16_cpu: bool) -> str:
 
 
 # ---------------------------------------------------------------- files ----
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: never half-written."""
     path = Path(path)
@@ -179,6 +183,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # an ordinary file's mode, not mkstemp's 0600
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -106,6 +106,7 @@ def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
     utils.atomic_write_json(target, {"b": 2})
     assert json.loads(target.read_text()) == {"b": 2}
     assert [p.name for p in target.parent.iterdir()] == ["file.json"]
+    assert target.stat().st_mode & 0o777 == 0o666 & ~utils._UMASK
 
 
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
