@@ -161,11 +161,16 @@ def cpu_supports_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def choose_precision(requested: str, has_gpu: bool, has_bf16_cpu: bool) -> str:
-    """The Keras dtype policy to use: `requested`, or the best one when it is 'auto'."""
+def choose_precision(
+    requested: str, has_gpu: bool, has_bf16_cpu: bool, run_precision: str | None = None
+) -> str:
+    """The Keras dtype policy to use: `requested`; for 'auto', the precision an existing run was
+    made with (so it resumes on any machine), else the best one for this machine."""
     check_precision(requested)
     if requested != "auto":
         return requested
+    if run_precision:
+        return run_precision
     if has_gpu:
         return "mixed_float16"
     return "mixed_bfloat16" if has_bf16_cpu else "float32"
@@ -245,13 +250,19 @@ def check_batch_fits(batch_size: int, image_count: int) -> None:
         )
 
 
+def saved_run_config(path: str | Path) -> dict:
+    """The settings a run folder was made with ({} for a new run)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def check_run_config(path: str | Path, config: dict) -> None:
     """Save the settings that shape a run's checkpoint; refuse to resume under other ones."""
     path = Path(path)
     if not path.exists():
         atomic_write_json(path, config)
         return
-    saved = json.loads(path.read_text())
+    saved = saved_run_config(path)
     differ = [
         f"{key.upper()} is {config[key]!r}, the run used {saved.get(key)!r}"
         for key in config

@@ -87,6 +87,9 @@ def test_precision_choice():
     assert utils.choose_precision("auto", has_gpu=False, has_bf16_cpu=True) == "mixed_bfloat16"
     assert utils.choose_precision("auto", has_gpu=False, has_bf16_cpu=False) == "float32"
     assert utils.choose_precision("float32", has_gpu=True, has_bf16_cpu=True) == "float32"
+    # An existing run resumes in its own precision under "auto", whatever the machine.
+    assert utils.choose_precision("auto", True, True, run_precision="float32") == "float32"
+    assert utils.choose_precision("mixed_float16", True, True, run_precision="float32") == "mixed_float16"
     with pytest.raises(utils.ParameterError, match="PRECISION must be one of"):
         utils.choose_precision("half", has_gpu=False, has_bf16_cpu=False)
 
