@@ -27,11 +27,6 @@ def write_fake_cifar(folder: Path, per_batch: int = 20, seed: int = 0) -> Path:
     return folder
 
 
-@pytest.fixture
-def fake_cifar(tmp_path) -> Path:
-    return write_fake_cifar(tmp_path / "cifar-10-batches-py")
-
-
 @pytest.fixture(scope="session")
 def nb():
     """The notebook's parameters and definitions, loaded once."""

@@ -7,9 +7,9 @@ import numpy as np
 import papermill
 import pytest
 from conftest import ROOT, write_fake_cifar
+from notebook_cells import NOTEBOOK
 from PIL import Image
 
-NOTEBOOK = ROOT / "dcgan_cifar10.ipynb"
 FAST = {"BATCH_SIZE": 16, "BASE_FILTERS": 8, "NOISE_DIM": 32, "CHECKPOINT_EVERY": 2, "MAX_TRAIN_IMAGES": 64}
 
 
