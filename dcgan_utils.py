@@ -146,6 +146,13 @@ def check_positive_int(name: str, value) -> int:
     return value
 
 
+def check_count(name: str, value) -> int:
+    """value itself if it is an int >= 0 (not a bool), else a ParameterError; 0 means "none"."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ParameterError(f"{name} must be an integer of 0 or more, got {value!r}.")
+    return value
+
+
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ParameterError(f"PRECISION must be one of {PRECISIONS}, got {precision!r}.")
@@ -230,13 +237,26 @@ def atomic_write_npy(path: str | Path, array: np.ndarray) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def atomic_write_arrays(path: str | Path, arrays: list[np.ndarray]) -> None:
+    """A list of arrays (a model's get_weights()) as one .npz; read back with load_arrays."""
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_arrays(path: str | Path) -> list[np.ndarray]:
+    """The list that atomic_write_arrays saved, in its order."""
+    with np.load(path) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
 # ------------------------------------------------------------ run state ----
-def check_run_name(run_name: str) -> str:
+def check_run_name(run_name: str, parameter: str = "RUN_NAME") -> str:
     """A run name is one plain folder name: letters, digits, '-', '_' or '.'."""
     ok = isinstance(run_name, str) and run_name not in ("", ".", "..")
     if not ok or not all(c.isalnum() or c in "-_." for c in run_name):
         raise ParameterError(
-            f"RUN_NAME must be a plain folder name (letters, digits, -_.), got {run_name!r}."
+            f"{parameter} must be a plain folder name (letters, digits, -_.), got {run_name!r}."
         )
     return run_name
 
@@ -370,6 +390,13 @@ def class_histogram(probabilities: np.ndarray) -> np.ndarray:
     return np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
 
 
+def effective_classes(histogram: np.ndarray) -> float:
+    """exp(entropy) of a class histogram: 10 when 10 classes are equally common, 1 for one class."""
+    counts = np.asarray(histogram, dtype=np.float64)
+    shares = counts[counts > 0] / counts.sum()
+    return float(np.exp(-(shares * np.log(shares)).sum()))
+
+
 def export_images(images: np.ndarray, folder: str | Path) -> Path:
     """Write uint8 images (N x 32 x 32 x 3) as folder/NNNNN.png and folder/images.npz (key `images`),
     the inputs clean-fid and torch-fidelity take."""
@@ -388,3 +415,211 @@ def export_images(images: np.ndarray, folder: str | Path) -> Path:
     np.savez_compressed(buffer, images=images)
     atomic_write_bytes(folder / "images.npz", buffer.getvalue())
     return folder
+
+
+# ------------------------------------------------------------ classifier ----
+CLASSIFIER_FILE = "classifier.weights.h5"
+CLASSIFIER_INFO = "classifier.json"
+
+
+def build_classifier(widths: tuple[int, int, int] = (32, 64, 128)):
+    """A small CIFAR-10 classifier in the style of airbench: uint8-range RGB in, 10 logits out.
+
+    A 2x2 stem convolution, then three blocks of [3x3 conv, 2x2 max pool, batch norm, GELU,
+    3x3 conv, batch norm, GELU] (31 -> 15 -> 7 -> 3 pixels); global max pooling gives the
+    widths[-1] "features" that the classifier-FID and KID compare.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)  # 0..255 -> [-1, 1]
+    x = layers.Conv2D(24, 2, padding="valid")(x)  # (31, 31, 24)
+    x = layers.Activation("gelu")(x)
+    for width in widths:
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.MaxPooling2D()(x)  # halves the size
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.Activation("gelu")(x)
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.Activation("gelu")(x)
+    features = layers.GlobalMaxPooling2D(name="features")(x)  # (widths[-1],)
+    logits = layers.Dense(10, name="logits")(features)
+    return keras.Model(inputs, logits, name="cifar10_classifier")
+
+
+def train_classifier(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    epochs: int,
+    batch_size: int = 256,
+    seed: int = 0,
+    verbose: int = 2,
+):
+    """Train build_classifier() with SGD (Nesterov, weight decay), a one-cycle learning rate and
+    random flips and translations. Returns (model, test accuracy); `verbose=2` prints each epoch."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    check_positive_int("CLASSIFIER_EPOCHS", epochs)
+    keras.utils.set_random_seed(seed)
+    total = epochs * max(len(train_images) // batch_size, 1)
+
+    class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+        """Rises linearly to `peak` over `warmup` steps, then falls linearly to 0 at the end."""
+
+        def __init__(self, peak: float, warmup: int):
+            self.peak, self.warmup = peak, warmup
+
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            rising = self.peak * step / self.warmup
+            falling = self.peak * tf.maximum(total - step, 0.0) / max(total - self.warmup, 1)
+            return tf.minimum(rising, falling)
+
+    augment = keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", interpolation="nearest", seed=seed),
+        ]
+    )
+    batches = (
+        tf.data.Dataset.from_tensor_slices((train_images.astype("float32"), train_labels))
+        .shuffle(len(train_images), seed=seed)
+        .batch(batch_size)
+        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    model = build_classifier()
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            OneCycle(0.1, max(total // 5, 1)), momentum=0.9, nesterov=True, weight_decay=5e-4
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=True,
+    )
+    model.fit(batches, epochs=epochs, verbose=verbose)
+    _, accuracy = model.evaluate(test_images.astype("float32"), test_labels, batch_size=500, verbose=0)
+    return model, float(accuracy)
+
+
+def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, seed: int = 0):
+    """The evaluation classifier cached in `folder` (weights + its test accuracy), trained first
+    if the folder holds none. Returns (model, info dict)."""
+    folder = Path(folder)
+    weights, info_path = folder / CLASSIFIER_FILE, folder / CLASSIFIER_INFO
+    if weights.exists() and info_path.exists():
+        model = build_classifier()
+        model.load_weights(weights)
+        return model, json.loads(info_path.read_text())
+    train_images, train_labels = load_cifar10(data_dir, "train")
+    test_images, test_labels = load_cifar10(data_dir, "test")
+    model, accuracy = train_classifier(
+        train_images, train_labels, test_images, test_labels, epochs, seed=seed
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".tmp-classifier.weights.h5"  # Keras insists on the suffix; renamed when complete
+    model.save_weights(tmp)
+    os.replace(tmp, weights)
+    info = {
+        "test_accuracy": round(accuracy, 4),
+        "epochs": epochs,
+        "train_images": len(train_images),
+        "test_images": len(test_images),
+        "seed": seed,
+    }
+    atomic_write_json(info_path, info)
+    return model, info
+
+
+def classifier_outputs(model, images: np.ndarray, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """(penultimate features, class probabilities) of uint8 images N x 32 x 32 x 3."""
+    import keras
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
+    both = keras.Model(model.input, [model.get_layer("features").output, model.output])
+    outputs = [
+        both(images[i : i + batch_size].astype("float32"), training=False)
+        for i in range(0, len(images), batch_size)
+    ]
+    features = np.concatenate([np.asarray(f) for f, _ in outputs])
+    logits = np.concatenate([np.asarray(g) for _, g in outputs]).astype(np.float64)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return features.astype(np.float64), probabilities
+
+
+# -------------------------------------------------------------- notebook ----
+NOTEBOOK = Path(__file__).resolve().with_name("dcgan_cifar10.ipynb")
+
+
+def notebook_cells(tag: str, notebook: str | Path = NOTEBOOK) -> list[str]:
+    """The sources of the notebook's code cells that carry `tag`."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    return [
+        "".join(cell["source"])
+        for cell in cells
+        if cell["cell_type"] == "code" and tag in cell.get("metadata", {}).get("tags", [])
+    ]
+
+
+def run_cell(source: str, name: str, namespace: dict, notebook: str | Path = NOTEBOOK) -> None:
+    """Execute one cell's source in `namespace`, registered so that inspect (and so AutoGraph)
+    can read the functions it defines."""
+    import linecache
+
+    filename = f"{Path(notebook).name}:{name}"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def notebook_definitions(notebook: str | Path = NOTEBOOK, **overrides) -> dict:
+    """A namespace holding the notebook's parameters (with overrides) and every function its
+    `definitions` cells define, without running anything else."""
+    namespace: dict = {"__name__": "notebook_definitions"}
+    for source in notebook_cells("parameters", notebook):
+        run_cell(source, "parameters", namespace, notebook)
+    namespace.update(overrides)
+    for i, source in enumerate(notebook_cells("definitions", notebook)):
+        run_cell(source, f"definitions-{i}", namespace, notebook)
+    return namespace
+
+
+def export_run(
+    run_name: str, count: int, out: str | Path, output_dir: str | Path = ".", seed: int = 0
+) -> Path:
+    """Export `count` images of a trained run (its final generator, as the notebook samples it)
+    as out/NNNNN.png and out/images.npz, for clean-fid or torch-fidelity."""
+    check_positive_int("count", count)
+    nb = notebook_definitions()
+    paths = nb["make_run_paths"](str(output_dir), run_name)
+    generator, config = nb["load_run_generator"](paths)
+    images = nb["generate_images"](generator, count, config["noise_dim"], seed)
+    return export_images(images, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Export generated images of a run of dcgan_cifar10.ipynb.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="write N images of a run as PNGs and an .npz (key 'images')")
+    export.add_argument("--run", required=True, help="run name, e.g. baseline or improved")
+    export.add_argument("--count", type=int, default=10_000, help="number of images (default 10000)")
+    export.add_argument("--out", required=True, help="folder to write")
+    export.add_argument("--output-dir", default=".", help="the notebook's OUTPUT_DIR (default .)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    args = parser.parse_args(argv)
+    folder = export_run(args.run, args.count, args.out, args.output_dir, args.seed)
+    print(f"wrote {args.count} images of run {args.run!r} to {folder}/ (PNGs and images.npz)")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,10 +5,12 @@ Prints, in one run: images/s of the notebook's own `train_step` and of its whole
 synthetic data; the same two for the course's design (TensorFlow's DCGAN tutorial adapted to
 32x32x3: 5x5 kernels, Dropout in D, batch 256, float32, Adam 1e-4); the FLOPs per image that
 TensorFlow counts in each train step's graph, the achieved GFLOP/s and their share of a matmul
-peak measured in the same run. The last line is `speedup vs course design: X.XXx`
-(epoch loop against epoch loop).
+peak measured in the same run. Then the same for Step 7's recipes (by default the notebook's
+IMPROVED_RECIPE), each with its cost per image against the baseline's (the target is 1.5x at
+most). The last line is `speedup vs course design: X.XXx` (epoch loop against epoch loop).
 
 Usage: python benchmarks/train_speed.py [--repeats 3] [--steps 12] [--precision auto]
+                                        [--recipes diffaugment+ema wide_generator ...]
 Run it alone: anything else on the two cores skews the numbers.
 """
 
@@ -153,6 +155,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
     parser.add_argument("--steps", type=int, default=12, help="train steps per timed repeat")
     parser.add_argument("--precision", default="auto", choices=utils.PRECISIONS)
+    parser.add_argument("--recipes", nargs="*", help="Step 7 recipes to time (default: IMPROVED_RECIPE)")
     args = parser.parse_args()
 
     nb = load_definitions()
@@ -215,6 +218,33 @@ def main() -> None:
         f"{ours_gflops / peaks['bfloat16']:.0%} of the bfloat16 matmul peak"
     )
     print(f"train_step speedup vs course design: {ours_step / course_step:.2f}x")
+
+    # Step 7's recipes, through the improved train step, against the baseline's loop.
+    base = nb["baseline_recipe"](
+        filters,
+        nb["REAL_LABEL"],
+        nb["INSTANCE_NOISE"],
+        nb["GEN_LR"],
+        nb["DISC_LR"],
+        nb["BETA_1"],
+        nb["BETA_2"],
+    )
+    for name in args.recipes or [nb["IMPROVED_RECIPE"]]:
+        recipe = nb["make_recipe"](name, base, nb["candidate_changes"](filters))
+        g, d, ema = nb["build_gan"](recipe, noise_dim, precision, with_ema=recipe["ema_decay"] > 0)
+        opts = nb["make_optimizers"](
+            recipe["gen_lr"], recipe["disc_lr"], recipe["beta_1"], recipe["beta_2"], precision
+        )
+        parts = (recipe, g, d, *opts, tf.random.Generator.from_seed(0), noise_dim)
+        improved = nb["make_improved_train_step"](*parts, nb["JIT_COMPILE"], ema, recipe["ema_decay"])
+        recipe_flops = graph_flops(
+            nb["make_improved_train_step"](*parts, False, ema, recipe["ema_decay"]), batch
+        )
+        recipe_step = time_steps(improved, batch, args.steps, args.repeats)
+        recipe_loop = time_epoch_loop(nb, improved, batch, args.steps, args.repeats)
+        print(f"recipe {name}: {recipe_flops / batch / 1e6:.0f} M FLOPs per image")
+        print(f"  train_step alone: {recipe_step:.0f} images/s, epoch loop: {recipe_loop:.0f} images/s")
+        print(f"  cost per epoch vs baseline: {ours_loop / recipe_loop:.2f}x (target: 1.50x at most)")
     print(f"speedup vs course design: {ours_loop / course_loop:.2f}x")
 
 

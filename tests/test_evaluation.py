@@ -65,3 +65,49 @@ def test_export_images_writes_pngs_and_npz(tmp_path):
         assert saved["images"].dtype == np.uint8 and np.array_equal(saved["images"], images)
     with pytest.raises(ValueError, match="uint8"):
         utils.export_images(images.astype(np.float32), tmp_path / "bad")
+
+
+def test_effective_classes():
+    assert utils.effective_classes([5] * 10) == pytest.approx(10.0)
+    assert utils.effective_classes([0, 7, 0]) == pytest.approx(1.0)
+    assert utils.effective_classes([1, 1, 0, 0]) == pytest.approx(2.0)
+
+
+def solid_colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is their colour (plus noise): a task any classifier learns at once."""
+    rng = np.random.default_rng(seed)
+    palette = np.random.default_rng(99).integers(0, 256, (10, 3))
+    labels = rng.integers(0, 10, count)
+    noise = rng.normal(0, 12, (count, 32, 32, 3))
+    return np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8), labels
+
+
+def test_classifier_learns_a_separable_task_and_gives_features_and_probabilities():
+    train_x, train_y = solid_colour_images(320, seed=0)
+    test_x, test_y = solid_colour_images(100, seed=1)
+    model, accuracy = utils.train_classifier(
+        train_x, train_y, test_x, test_y, epochs=8, batch_size=20, verbose=0
+    )
+    assert accuracy > 0.8
+    features, probabilities = utils.classifier_outputs(model, test_x, batch_size=30)
+    assert features.shape == (100, 128) and probabilities.shape == (100, 10)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+    assert (probabilities.argmax(axis=1) == test_y).mean() == pytest.approx(accuracy)
+    with pytest.raises(ValueError, match="uint8"):
+        utils.classifier_outputs(model, test_x.astype("float32"))
+
+
+def test_classifier_is_trained_once_then_loaded_from_its_cache(tmp_path):
+    from conftest import write_fake_cifar
+
+    data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
+    folder = tmp_path / "classifier"
+    model, info = utils.load_or_train_classifier(folder, str(data), epochs=1)
+    assert info["epochs"] == 1 and info["train_images"] == 100 and 0 <= info["test_accuracy"] <= 1
+    weights = (folder / utils.CLASSIFIER_FILE).read_bytes()
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    # The second call needs no data: it loads the cached weights, which give the same outputs.
+    again, info_again = utils.load_or_train_classifier(folder, str(tmp_path / "absent"), epochs=5)
+    assert info_again == info and (folder / utils.CLASSIFIER_FILE).read_bytes() == weights
+    assert np.allclose(utils.classifier_outputs(again, images)[1], utils.classifier_outputs(model, images)[1])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([utils.CLASSIFIER_FILE, utils.CLASSIFIER_INFO])

@@ -16,7 +16,19 @@ from PIL import Image
 
 import dcgan_utils as utils
 
-FAST = {"BATCH_SIZE": 16, "BASE_FILTERS": 8, "NOISE_DIM": 32, "JIT_COMPILE": False, "MAX_TRAIN_IMAGES": 64}
+FAST = {
+    "BATCH_SIZE": 16,
+    "BASE_FILTERS": 8,
+    "NOISE_DIM": 32,
+    "JIT_COMPILE": False,
+    "MAX_TRAIN_IMAGES": 64,
+    # Step 7 as small as it goes: these tests are about Steps 0-6.
+    "SEARCH_EPOCHS": 0,
+    "CLASSIFIER_EPOCHS": 1,
+    "EVAL_IMAGES": 16,
+    "CURVE_IMAGES": 16,
+    "INCEPTION_WEIGHTS": "",
+}
 RUNNER = ROOT / "tests" / "notebook_cells.py"
 
 
@@ -243,6 +255,13 @@ def finished_run(tmp_path_factory):
         ({"NOISE_DIM": None}, utils.ParameterError, "NOISE_DIM must be a positive integer"),
         ({"RUN_NAME": "../baseline"}, utils.ParameterError, "RUN_NAME must be a plain folder name"),
         ({"DATA_DIR": "/nonexistent/cifar"}, utils.DataFolderError, "does not exist"),
+        ({"IMPROVED_RUN_NAME": "baseline"}, utils.ParameterError, "IMPROVED_RUN_NAME must differ"),
+        ({"IMPROVED_RUN_NAME": "a/b"}, utils.ParameterError, "IMPROVED_RUN_NAME must be a plain folder"),
+        ({"SEARCH_EPOCHS": -1}, utils.ParameterError, "SEARCH_EPOCHS must be an integer of 0 or more"),
+        ({"CLASSIFIER_EPOCHS": 0}, utils.ParameterError, "CLASSIFIER_EPOCHS must be a positive integer"),
+        ({"IMPROVED_RECIPE": "diffaugment+emma"}, utils.ParameterError, "unknown candidate 'emma'"),
+        # The improved run folder remembers its recipe, as the baseline's remembers its shape.
+        ({"IMPROVED_RECIPE": "diffaugment"}, utils.ParameterError, "RECIPE is .* the run used"),
     ],
 )
 def test_bad_input_names_the_problem_and_changes_nothing(finished_run, change, error, message):

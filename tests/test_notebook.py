@@ -1,6 +1,8 @@
 """The whole notebook, executed with papermill on a tiny fake CIFAR-10 folder."""
 
 import json
+import subprocess
+import sys
 
 import nbformat
 import numpy as np
@@ -10,7 +12,20 @@ from conftest import ROOT, write_fake_cifar
 from notebook_cells import NOTEBOOK
 from PIL import Image
 
-FAST = {"BATCH_SIZE": 16, "BASE_FILTERS": 8, "NOISE_DIM": 32, "CHECKPOINT_EVERY": 2, "MAX_TRAIN_IMAGES": 64}
+FAST = {
+    "BATCH_SIZE": 16,
+    "BASE_FILTERS": 8,
+    "NOISE_DIM": 32,
+    "CHECKPOINT_EVERY": 2,
+    "SNAPSHOT_EVERY": 1,
+    "MAX_TRAIN_IMAGES": 64,
+    # Step 7 in miniature: no short runs (test_first_run_... sets SEARCH_EPOCHS), few images.
+    "SEARCH_EPOCHS": 0,
+    "CLASSIFIER_EPOCHS": 1,
+    "EVAL_IMAGES": 48,
+    "CURVE_IMAGES": 32,
+    "INCEPTION_WEIGHTS": "",
+}
 
 
 def run_notebook(tmp_path, name: str, **parameters) -> nbformat.NotebookNode:
@@ -46,7 +61,8 @@ def trained(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("notebook")
     data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
     params = dict(FAST, DATA_DIR=str(data), OUTPUT_DIR=str(tmp_path / "out"), RUN_NAME="smoke")
-    first = run_notebook(tmp_path, "first", EPOCHS=2, **params)
+    first = run_notebook(tmp_path, "first", EPOCHS=2, **{**params, "SEARCH_EPOCHS": 1})
+    out = tmp_path / "out"
     run = {
         "tmp": tmp_path,
         "params": params,
@@ -54,7 +70,11 @@ def trained(tmp_path_factory):
         "samples": tmp_path / "out" / "generated_samples" / "smoke",
         "checkpoints": tmp_path / "out" / "training_checkpoints" / "smoke",
         "history_dir": tmp_path / "out" / "training_history" / "smoke",
+        "improved_history": out / "training_history" / "improved",
+        "classifier": out / "training_checkpoints" / "classifier" / "classifier.weights.h5",
     }
+    run["classifier_after_first"] = run["classifier"].read_bytes()
+    run["search_after_first"] = (out / "training_history" / "candidate_search.json").read_text()
     run["grids_after_first"] = grid_names(run["samples"])
     run["seeds_after_first"] = np.load(run["checkpoints"] / "sample_seeds.npy")
     run["resumed"] = run_notebook(tmp_path, "resumed", EPOCHS=3, **params)
@@ -66,6 +86,69 @@ def test_first_run_writes_every_artifact(trained):
     assert "starting after epoch 0 of 2" in printed(trained["first"])
     errors = [o for c in trained["first"].cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
+
+
+def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
+    out = trained["tmp"] / "out"
+    text = printed(trained["first"])
+    assert "classifier: " in text and "Inception FID: skipped" in text
+    search = json.loads(trained["search_after_first"])
+    # The baseline and the chosen recipe with two seeds each, every other candidate once.
+    names = sorted(key.split("|")[0] for key in search)
+    assert names.count("baseline") == 2 and names.count("diffaugment+ema") == 2 and len(names) == 8
+    for result in search.values():
+        assert result["generator"]["images"] == 32 and np.isfinite(result["ema"]["classifier_fid"])
+    improved = json.loads((trained["improved_history"] / "history.json").read_text())
+    assert [row["epoch"] for row in improved][:2] == [1, 2]
+    assert (out / "generated_samples" / "improved" / "training_progress.gif").exists()
+    config = json.loads((out / "training_checkpoints" / "improved" / "run_config.json").read_text())
+    assert config["recipe"]["diffaugment"] and config["recipe"]["ema_decay"] == 0.999
+    comparison = out / "training_history" / "comparison"
+    assert sorted(p.name for p in comparison.iterdir()) == [
+        "classes.png",
+        "grids.png",
+        "histories.png",
+        "metric_curve.png",
+        "metrics.json",
+    ]
+    metrics = json.loads((comparison / "metrics.json").read_text())
+    assert list(metrics) == [  # as the resumed run left them
+        "baseline, epoch 3",
+        "improved, epoch 3",
+        "improved, its G without averaging",
+        "real test images",
+    ]
+    assert all(m["images"] == 48 and sum(m["class_counts"]) == 48 for m in metrics.values())
+    for run in ("smoke", "improved"):
+        curve = json.loads((out / "training_history" / run / "metric_curve.json").read_text())
+        assert list(curve["32 images, seed 42"]) == ["1", "2", "3"]  # one point per snapshot
+        with np.load(out / "exports" / run / "images.npz") as exported:
+            assert exported["images"].shape == (16, 32, 32, 3)
+
+
+def test_resume_reuses_the_classifier_and_the_saved_search(trained):
+    assert trained["classifier"].read_bytes() == trained["classifier_after_first"]
+    search_path = trained["tmp"] / "out" / "training_history" / "candidate_search.json"
+    assert search_path.read_text() == trained["search_after_first"]
+    assert "| diffaugment+ema | 43 | 1 |" in "".join(
+        output.get("data", {}).get("text/markdown", "")
+        for cell in trained["resumed"].cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def test_export_command_line(trained):
+    out = trained["tmp"] / "out"
+    export = trained["tmp"] / "cli_export"
+    command = [sys.executable, "dcgan_utils.py", "export", "--run", "improved", "--count", "7"]
+    done = subprocess.run(
+        [*command, "--out", str(export), "--output-dir", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "wrote 7 images of run 'improved'" in done.stdout
+    assert len(list(export.glob("*.png"))) == 7
+    with np.load(export / "images.npz") as saved:
+        assert saved["images"].shape == (7, 32, 32, 3) and saved["images"].dtype == np.uint8
 
 
 def test_resume_continues_numbering_history_and_seeds(trained):
@@ -96,11 +179,13 @@ def test_rerun_with_same_epochs_trains_nothing(trained):
         p: p.read_bytes() for p in files if p.is_file() and p.suffix in (".png", ".json", ".index", ".npy")
     }
     again = run_notebook(trained["tmp"], "again", EPOCHS=3, **trained["params"])
-    assert "nothing to train" in printed(again)
+    assert printed(again).count("nothing to train") == 2  # neither run trains again
     after = {p: p.read_bytes() for p in before}
-    # Grids, history and checkpoint are untouched; only the final history plot is redrawn.
+    # Grids, history, checkpoints, metrics, curves and exports are untouched; only the final
+    # history plot is redrawn.
     changed = [p.name for p in before if before[p] != after[p]]
     assert changed in ([], ["train_history.png"])
+    assert len(before) > 40
 
 
 def test_missing_data_folder_stops_with_one_clear_error(tmp_path):

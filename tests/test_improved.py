@@ -1,0 +1,216 @@
+"""Step 7's building blocks, run from the notebook's definition cells on known inputs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import dcgan_utils as utils
+
+NOISE_DIM, FILTERS = 16, 8
+
+
+@pytest.fixture
+def base(nb):
+    return nb["baseline_recipe"](FILTERS, 0.9, 0.1, 1e-3, 1e-3, 0.5, 0.999)
+
+
+def recipe(nb, base, name):
+    return nb["make_recipe"](name, base, nb["candidate_changes"](FILTERS))
+
+
+def test_recipes_combine_candidates_in_order_and_refuse_unknown_names(nb, base):
+    assert recipe(nb, base, "baseline") == base
+    combined = recipe(nb, base, "diffaugment+ema+wide_generator")
+    assert combined["diffaugment"] and combined["ema_decay"] == 0.999 and combined["gen_filters"] == 12
+    assert combined["instance_noise"] == 0.0 and combined["loss"] == "bce"
+    with pytest.raises(utils.ParameterError, match="unknown candidate 'emma'"):
+        recipe(nb, base, "diffaugment+emma")
+
+
+def test_diff_augment_is_per_image_in_shape_and_differentiable(nb):
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (6, 32, 32, 3)).astype("float32"))
+    rng = tf.random.Generator.from_seed(1)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        augmented = nb["diff_augment"](images, rng)
+        total = tf.reduce_sum(augmented)
+    assert augmented.shape == images.shape and augmented.dtype == tf.float32
+    gradient = tape.gradient(total, images).numpy()
+    assert np.abs(gradient).sum() > 0  # gradients reach the input pixels
+    # Cutout zeroes at most one 16x16 square per image; translation pads with zeros.
+    zeros = (augmented.numpy() == 0).all(axis=3).sum(axis=(1, 2))
+    assert (zeros > 0).all() and (zeros <= 16 * 16 + 2 * 4 * 32).all()
+    again = nb["diff_augment"](images, rng).numpy()
+    assert not np.allclose(again, augmented.numpy())  # a fresh draw every call
+    assert not np.allclose(augmented[0], augmented[1])
+
+
+def test_diff_augment_translation_moves_pixels_by_whole_steps(nb):
+    """A single bright pixel on a flat image ends up at most 4 pixels away in each direction (or
+    under the cutout). Colour changes keep it distinct from the flat background; padding and
+    cutout are exactly 0."""
+    image = np.full((64, 32, 32, 3), -0.8, dtype="float32")
+    image[:, 16, 16, :] = 0.6
+    out = nb["diff_augment"](tf.constant(image), tf.random.Generator.from_seed(3)).numpy()[..., 0]
+    shifts = []
+    for picture in out:
+        values, counts = np.unique(picture[picture != 0], return_counts=True)
+        background = values[counts.argmax()]
+        marked = np.argwhere((picture != 0) & ~np.isclose(picture, background))
+        assert len(marked) <= 1
+        if len(marked):
+            shifts.append(marked[0] - 16)
+    shifts = np.array(shifts)
+    assert len(shifts) > 40 and np.abs(shifts).max() == 4  # most pixels survive; shifts span -4..4
+    assert len({tuple(s) for s in shifts}) > 10
+
+
+def test_spectral_conv_has_unit_spectral_norm_and_scale_free_gradients(nb):
+    layer = nb["SpectralConv2D"](6, 3, 1, "same")
+    x = tf.random.normal([4, 8, 8, 5], seed=0)
+    for _ in range(30):  # power iterations converge
+        layer(x, training=True)
+    matrix = layer.kernel.numpy().reshape(-1, 6)
+    u = layer.u.numpy()
+    sigma_estimate = float(np.abs(u @ matrix.T).sum() and np.linalg.norm(matrix @ u.T.ravel()))
+    assert sigma_estimate == pytest.approx(np.linalg.svd(matrix, compute_uv=False)[0], rel=1e-3)
+    # The layer computes conv(x, W / sigma(W)): scaling W changes nothing ...
+    before = layer(x).numpy()
+    layer.kernel.assign(layer.kernel * 3.0)
+    assert np.allclose(layer(x).numpy(), before, atol=1e-4)
+    # ... so the gradient, which passes through sigma, is orthogonal to W (d/dc f(cW) = 0).
+    # keras.layers.SpectralNormalization's gradient, which does not, would not be.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) ** 3)
+    gradient = tape.gradient(loss, layer.kernel).numpy()
+    kernel = layer.kernel.numpy()
+    cosine = (gradient * kernel).sum() / np.linalg.norm(gradient) / np.linalg.norm(kernel)
+    assert abs(cosine) < 1e-3
+
+
+def test_spectral_discriminator_gives_one_float32_logit(nb):
+    discriminator = nb["build_spectral_discriminator"](FILTERS, "float32")
+    logits = discriminator(tf.zeros([3, 32, 32, 3]), training=True)
+    assert logits.shape == (3, 1) and logits.dtype == tf.float32
+    assert not any("batch_normalization" in layer.name for layer in discriminator.layers)
+
+
+def test_hinge_losses_on_known_logits(nb):
+    d_loss = nb["hinge_discriminator_loss"]
+    assert float(d_loss(tf.constant([[2.0], [0.5]]), tf.constant([[-3.0], [0.0]]))) == pytest.approx(
+        0.25 + 0.5
+    )
+    assert float(nb["hinge_generator_loss"](tf.constant([[1.0], [-3.0]]))) == pytest.approx(1.0)
+
+
+def twin_models(nb, rec, seed=0):
+    """(G, D, G optimizer, D optimizer, noise rng) with weights fixed by `seed`."""
+    tf.keras.utils.set_random_seed(seed)
+    generator, discriminator, _ = nb["build_gan"](rec, NOISE_DIM, "float32", with_ema=False)
+    optimizers = nb["make_optimizers"](rec["gen_lr"], rec["disc_lr"], rec["beta_1"], rec["beta_2"], "float32")
+    return generator, discriminator, *optimizers, tf.random.Generator.from_seed(seed)
+
+
+def test_improved_step_with_the_baseline_recipe_is_steps_5_train_step(nb, base):
+    images = tf.random.uniform([8, 32, 32, 3], -1, 1, seed=2)
+    g1, d1, go1, do1, rng1 = twin_models(nb, base)
+    g2, d2, go2, do2, rng2 = twin_models(nb, base)
+    step = nb["make_train_step"](g1, d1, go1, do1, rng1, NOISE_DIM, 0.9, False)
+    improved = nb["make_improved_train_step"](base, g2, d2, go2, do2, rng2, NOISE_DIM, False)
+    for _ in range(3):
+        expected = step(images, tf.constant(0.1)).numpy()
+        got = improved(images, tf.constant(0.1)).numpy()
+        assert np.allclose(got, expected, atol=1e-6)
+    for a, b in zip(g1.weights + d1.weights, g2.weights + d2.weights, strict=True):
+        assert np.allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["diffaugment", "spectral_hinge", "joint_batch", "wide_generator"])
+def test_each_candidate_step_trains(nb, base, name):
+    rec = recipe(nb, base, name)
+    generator, discriminator, go, do, rng = twin_models(nb, rec)
+    before = [w.numpy().copy() for w in generator.trainable_weights + discriminator.trainable_weights]
+    step = nb["make_improved_train_step"](rec, generator, discriminator, go, do, rng, NOISE_DIM, True)
+    metrics = [step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.0)).numpy() for _ in range(2)]
+    assert np.isfinite(metrics).all()
+    after = generator.trainable_weights + discriminator.trainable_weights
+    # Every kernel moves. (Not every bias: while all logits lie inside the hinge's margins, the
+    # hinge loss does not depend on the last bias, so its gradient is exactly 0.)
+    kernels = [(b, a) for b, a in zip(before, after, strict=True) if b.ndim > 1]
+    assert len(kernels) >= 6 and all(not np.array_equal(b, a.numpy()) for b, a in kernels)
+
+
+def test_ema_follows_the_generator_with_a_ramped_decay(nb, base):
+    rec = recipe(nb, base, "ema")
+    tf.keras.utils.set_random_seed(0)
+    generator, discriminator, ema = nb["build_gan"](rec, NOISE_DIM, "float32", with_ema=True)
+    assert all(
+        np.array_equal(a.numpy(), b.numpy()) for a, b in zip(ema.weights, generator.weights, strict=True)
+    )
+    go, do = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    rng = tf.random.Generator.from_seed(0)
+    step = nb["make_improved_train_step"](
+        rec, generator, discriminator, go, do, rng, NOISE_DIM, False, ema, 0.999
+    )
+    start = [w.numpy().copy() for w in generator.trainable_weights]
+    step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.0))
+    # After the first update the decay is min(0.999, (1 + 1) / (10 + 1)) = 2/11.
+    decay = 2 / 11
+    for average, old, new in zip(ema.trainable_weights, start, generator.trainable_weights, strict=True):
+        assert np.allclose(average.numpy(), decay * old + (1 - decay) * new.numpy(), atol=1e-6)
+
+
+def test_refresh_batch_norm_sets_the_statistics_of_one_batch(nb):
+    generator = nb["build_generator"](NOISE_DIM, FILTERS, "float32")
+    nb["refresh_batch_norm"](generator, NOISE_DIM, seed=5, count=256)
+    dense, norm = generator.layers[0], generator.layers[1]
+    noise = tf.random.stateless_normal([256, NOISE_DIM], [5, 0])
+    activations = dense(noise).numpy()
+    assert np.allclose(norm.moving_mean.numpy(), activations.mean(axis=0), atol=1e-5)
+    assert np.allclose(norm.moving_variance.numpy(), activations.var(axis=0), rtol=1e-3, atol=1e-6)
+    assert norm.momentum == 0.99  # restored
+
+
+def test_checkpoint_with_ema_round_trip_and_load_run_generator(nb, base, tmp_path):
+    rec = recipe(nb, base, "ema")
+    paths = nb["make_run_paths"](str(tmp_path), "improved")
+    generator, discriminator, ema = nb["build_gan"](rec, NOISE_DIM, "float32", with_ema=True)
+    go, do = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    rng = tf.random.Generator.from_seed(0)
+    config = {"noise_dim": NOISE_DIM, "base_filters": FILTERS, "precision": "float32", "recipe": rec}
+    ckpt, manager, seeds, history = nb["open_run"](
+        paths, config, 0, generator, discriminator, go, do, rng, ema
+    )
+    assert history == [] and seeds.shape == (16, NOISE_DIM)
+    step = nb["make_improved_train_step"](
+        rec, generator, discriminator, go, do, rng, NOISE_DIM, False, ema, 0.999
+    )
+    for _ in range(3):
+        step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.0))
+    assert len(nb["checkpoint_variables"](ckpt)) > len(generator.weights) * 2  # the average is saved too
+    ckpt.epoch.assign(1)
+    nb["save_run"]([{"epoch": 1}], paths, ckpt, manager)
+    restored, saved_config = nb["load_run_generator"](paths)
+    assert saved_config["recipe"] == rec
+    for a, b in zip(restored.weights, ema.weights, strict=True):  # the average, not G itself
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(restored.weights[0].numpy(), generator.weights[0].numpy())
+
+
+def test_load_run_generator_refuses_an_untrained_run(nb, tmp_path):
+    with pytest.raises(utils.ParameterError, match="holds no trained run"):
+        nb["load_run_generator"](nb["make_run_paths"](str(tmp_path), "nothing"))
+
+
+def test_generate_images_and_metrics_on_a_tiny_classifier(nb):
+    generator = nb["build_generator"](NOISE_DIM, FILTERS, "float32")
+    images = nb["generate_images"](generator, 37, NOISE_DIM, seed=1, batch_size=10)
+    assert images.shape == (37, 32, 32, 3) and images.dtype == np.uint8
+    assert np.array_equal(images, nb["generate_images"](generator, 37, NOISE_DIM, seed=1))  # seeded
+    classifier = utils.build_classifier((4, 4, 8))
+    reference, _ = utils.classifier_outputs(classifier, images)
+    metrics = nb["image_metrics"](images, classifier, reference)
+    assert metrics["classifier_fid"] == pytest.approx(0.0, abs=1e-6)  # a set against itself
+    assert sum(metrics["class_counts"]) == 37 and 1.0 <= metrics["effective_classes"] <= 10.0
+    table = nb["metrics_table"]({"a": metrics})
+    assert table.count("\n") == 2 and "| a | 37 |" in table
