@@ -270,10 +270,15 @@ def check_batch_fits(batch_size: int, image_count: int) -> None:
         )
 
 
-def saved_run_config(path: str | Path) -> dict:
-    """The settings a run folder was made with ({} for a new run)."""
+def read_json(path: str | Path) -> dict:
+    """A JSON file's contents, or {} when it does not exist yet (a new run, an empty cache)."""
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def saved_run_config(path: str | Path) -> dict:
+    """The settings a run folder was made with ({} for a new run)."""
+    return read_json(path)
 
 
 def check_run_config(path: str | Path, config: dict) -> None:
