@@ -21,6 +21,8 @@ FAST = {
     "BASE_FILTERS": 8,
     "NOISE_DIM": 32,
     "JIT_COMPILE": False,
+    # float32 on every machine, so that asking the finished run for bfloat16 is always a change.
+    "PRECISION": "float32",
     "MAX_TRAIN_IMAGES": 64,
     # Step 7 as small as it goes: these tests are about Steps 0-6.
     "SEARCH_EPOCHS": 0,
