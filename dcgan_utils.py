@@ -281,6 +281,12 @@ def saved_run_config(path: str | Path) -> dict:
     return read_json(path)
 
 
+def run_precision(requested: str, config_path: str | Path, has_gpu: bool) -> str:
+    """choose_precision() for the run whose settings are saved at `config_path` (none: a new run)."""
+    saved = saved_run_config(config_path).get("precision")
+    return choose_precision(requested, has_gpu, cpu_supports_bf16(), saved)
+
+
 def check_run_config(path: str | Path, config: dict) -> None:
     """Save the settings that shape a run's checkpoint; refuse to resume under other ones."""
     path = Path(path)

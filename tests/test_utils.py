@@ -94,6 +94,15 @@ def test_precision_choice():
         utils.choose_precision("half", has_gpu=False, has_bf16_cpu=False)
 
 
+def test_run_precision_keeps_a_saved_run_s_own(tmp_path):
+    config = tmp_path / "run_config.json"
+    machine_choice = utils.choose_precision("auto", False, utils.cpu_supports_bf16())
+    assert utils.run_precision("auto", config, has_gpu=False) == machine_choice  # a new run
+    utils.atomic_write_json(config, {"precision": "mixed_float16"})
+    assert utils.run_precision("auto", config, has_gpu=False) == "mixed_float16"
+    assert utils.run_precision("float32", config, has_gpu=False) == "float32"
+
+
 def test_bf16_detection_reads_cpu_flags(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("flags\t: fpu avx2 avx512f avx512_bf16\n")
