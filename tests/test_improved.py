@@ -214,3 +214,28 @@ def test_generate_images_and_metrics_on_a_tiny_classifier(nb):
     assert sum(metrics["class_counts"]) == 37 and 1.0 <= metrics["effective_classes"] <= 10.0
     table = nb["metrics_table"]({"a": metrics})
     assert table.count("\n") == 2 and "| a | 37 |" in table
+
+
+def test_search_table_compares_time_within_a_precision_and_names_it(nb):
+    def result(seconds):
+        metrics = {"classifier_fid": 30.0, "recognizable": 0.05, "effective_classes": 6.0}
+        return {
+            "epochs": 3,
+            "seconds_per_epoch": seconds,
+            "fake_acc": 0.9,
+            "generator": metrics,
+            "ema": metrics,
+        }
+
+    settings = "noise 100, width 64, batch 128, 50000 images"
+    table = nb["search_table"](
+        {
+            f"baseline|42|3|{settings}, mixed_bfloat16": result(60.0),
+            f"baseline|43|3|{settings}, mixed_bfloat16": result(80.0),
+            f"wide_generator|42|3|{settings}, mixed_bfloat16": result(91.0),
+            f"diffaugment|42|3|{settings}, float32": result(300.0),  # no float32 baseline to compare with
+        }
+    )
+    rows = table.splitlines()[2:]
+    assert rows[0].endswith("| 0.86x | mixed_bfloat16 |") and rows[2].endswith("| 1.30x | mixed_bfloat16 |")
+    assert rows[3].startswith("| diffaugment | 42 | 3 | 30.00 |") and rows[3].endswith("| 300 s | float32 |")
