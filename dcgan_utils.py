@@ -348,18 +348,51 @@ def _sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (N x D each), as in FID."""
-    a = np.asarray(features_a, dtype=np.float64)
-    b = np.asarray(features_b, dtype=np.float64)
-    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of a feature set (N x D), in float64: the Gaussian that FID fits."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_from_stats(stats_a: tuple, stats_b: tuple) -> float:
+    """Frechet distance between two Gaussians given as (mean, covariance)."""
+    (mean_a, cov_a), (mean_b, cov_b) = stats_a, stats_b
     root_a = _sqrtm_psd(cov_a)
     # tr(sqrt(cov_a cov_b)) = tr(sqrt(root_a cov_b root_a)), whose argument is symmetric PSD.
     middle = root_a @ cov_b @ root_a
     trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
     distance = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
     return float(max(distance, 0.0))
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N x D each), as in FID."""
+    return frechet_from_stats(gaussian_stats(features_a), gaussian_stats(features_b))
+
+
+def bootstrap_fids(
+    features: np.ndarray, reference: np.ndarray, draws: int = 200, seed: int = 0
+) -> np.ndarray:
+    """FIDs of `draws` resamples (with replacement) of `features` against the fixed `reference`:
+    how much the FID of this many images would vary from one draw of images to the next."""
+    features = np.asarray(features, dtype=np.float64)
+    reference_stats = gaussian_stats(reference)
+    rng = np.random.default_rng(seed)
+    return np.array(
+        [
+            frechet_from_stats(
+                gaussian_stats(features[rng.integers(0, len(features), len(features))]), reference_stats
+            )
+            for _ in range(draws)
+        ]
+    )
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` share of `values`, e.g. a 95% bootstrap interval."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def kernel_distance(

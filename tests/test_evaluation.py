@@ -121,3 +121,22 @@ def test_classifier_is_trained_once_then_loaded_from_its_cache(tmp_path):
     assert info_again == info and (folder / utils.CLASSIFIER_FILE).read_bytes() == weights
     assert np.allclose(utils.classifier_outputs(again, images)[1], utils.classifier_outputs(model, images)[1])
     assert sorted(p.name for p in folder.iterdir()) == sorted([utils.CLASSIFIER_FILE, utils.CLASSIFIER_INFO])
+
+
+def test_bootstrap_of_the_fid_on_known_cases():
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((4000, 3))
+    # A set of one repeated point: every resample is the same set, so every FID is the same.
+    point = np.tile([[1.0, 2.0, 2.0]], (50, 1))
+    draws = utils.bootstrap_fids(point, reference, draws=20, seed=1)
+    assert np.allclose(draws, utils.frechet_distance(point, reference))
+    # A shifted Gaussian sample: the interval holds the point estimate, and shrinks with more images.
+    widths = []
+    for count in (200, 3200):
+        sample = rng.standard_normal((count, 3)) + [2.0, 0.0, 0.0]  # FID about 4
+        draws = utils.bootstrap_fids(sample, reference, draws=200, seed=2)
+        low, high = utils.percentile_interval(draws)
+        assert low < utils.frechet_distance(sample, reference) < high and low < 4.0 < high + 0.5
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2  # about 1/sqrt(16) = 1/4 of it
+    assert utils.percentile_interval(np.arange(101), 0.9) == pytest.approx((5.0, 95.0))

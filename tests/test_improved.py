@@ -239,3 +239,181 @@ def test_search_table_compares_time_within_a_precision_and_names_it(nb):
     rows = table.splitlines()[2:]
     assert rows[0].endswith("| 0.86x | mixed_bfloat16 |") and rows[2].endswith("| 1.30x | mixed_bfloat16 |")
     assert rows[3].startswith("| diffaugment | 42 | 3 | 30.00 |") and rows[3].endswith("| 300 s | float32 |")
+
+
+# ---------------------------------------------------------------- the class-conditional GAN ----
+
+
+def test_conditional_batch_norm_gives_each_class_its_own_scale_and_shift(nb):
+    layer = nb["ConditionalBatchNorm"](classes=4)
+    x = tf.random.normal([8, 3, 3, 5], seed=1)
+    labels = tf.constant([0, 1, 2, 3, 0, 1, 2, 3])
+    layer([x, labels])
+    scale = np.ones((4, 5), "float32")
+    scale[2] = [1.0, 2.0, 3.0, 4.0, 5.0]
+    shift = np.zeros((4, 5), "float32")
+    shift[3] = -7.0
+    layer.scale.assign(scale)
+    layer.shift.assign(shift)
+    out = layer([x, labels], training=True).numpy()
+    mean, var = x.numpy().mean(axis=(0, 1, 2)), x.numpy().var(axis=(0, 1, 2))
+    normed = (x.numpy() - mean) / np.sqrt(var + layer.norm.epsilon)
+    for i, label in enumerate(labels.numpy()):
+        assert np.allclose(out[i], normed[i] * scale[label] + shift[label], atol=1e-4), label
+    # A new layer starts as plain batch norm: scale 1, shift 0 for every class.
+    fresh = nb["ConditionalBatchNorm"](classes=4)
+    assert np.allclose(fresh([x, labels], training=True).numpy(), normed, atol=1e-4)
+
+
+def test_projection_head_is_linear_plus_the_class_dot_product(nb):
+    head = nb["ProjectionHead"](classes=3)
+    features = tf.random.normal([5, 6], seed=2)
+    labels = tf.constant([0, 2, 1, 2, 0])
+    logits = head([features, labels]).numpy()
+    h = features.numpy()
+    linear = h @ head.kernel.numpy() + head.bias.numpy()
+    dot = np.array([[h[i] @ head.embedding.numpy()[y]] for i, y in enumerate(labels.numpy())])
+    assert logits.shape == (5, 1) and np.allclose(logits, linear + dot, atol=1e-5)
+    # Only the label changes between these two calls: the difference is exactly the projection's.
+    other = head([features, tf.constant([1, 1, 1, 1, 1])]).numpy()
+    moved = np.array(
+        [
+            [h[i] @ (head.embedding.numpy()[1] - head.embedding.numpy()[y])]
+            for i, y in enumerate(labels.numpy())
+        ]
+    )
+    assert np.allclose(other - logits, moved, atol=1e-5)
+
+
+def test_conditional_models_take_labels_and_the_label_changes_the_image(nb):
+    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "mixed_bfloat16")
+    noise = tf.random.normal([2, NOISE_DIM], seed=3)
+    cbn = [layer for layer in generator.layers if isinstance(layer, nb["ConditionalBatchNorm"])]
+    assert len(cbn) == 3 and len(nb["batch_norms"](generator)) == 3
+    cbn[-1].shift.assign(tf.random.normal(cbn[-1].shift.shape, seed=4))  # classes now differ
+    horse = generator([noise, tf.constant([7, 7])]).numpy()
+    ship = generator([noise, tf.constant([8, 8])]).numpy()
+    assert horse.shape == (2, 32, 32, 3) and horse.dtype == np.float32 and not np.allclose(horse, ship)
+    for pooled, dropout in [(False, 0.0), (True, 0.3)]:
+        discriminator = nb["build_projection_discriminator"](FILTERS, "mixed_bfloat16", pooled, dropout)
+        logits = discriminator([tf.constant(horse), tf.constant([7, 7])])
+        assert logits.shape == (2, 1) and logits.dtype == tf.float32
+        head = discriminator.layers[-1]
+        assert head.embedding.shape == (10, 4 * FILTERS if pooled else 4 * 4 * 4 * FILTERS)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "conditional",
+        "conditional+diffaugment",
+        "conditional+cr",
+        "conditional+dropout",
+        "conditional+pooled_projection+joint_batch",
+    ],
+)
+def test_conditional_step_moves_every_variable(nb, base, name):
+    rec = recipe(nb, base, name)
+    generator, discriminator, go, do, rng = twin_models(nb, rec)
+    variables = generator.trainable_weights + discriminator.trainable_weights
+    before = [w.numpy().copy() for w in variables]
+    step = nb["make_improved_train_step"](rec, generator, discriminator, go, do, rng, NOISE_DIM, False)
+    batch = (tf.random.uniform([10, 32, 32, 3], -1, 1, seed=5), tf.range(10))  # every class once
+    metrics = [step(batch, tf.constant(0.1)).numpy() for _ in range(2)]
+    assert np.isfinite(metrics).all()
+    still = [w.path for w, b in zip(variables, before, strict=True) if np.array_equal(b, w.numpy())]
+    assert still == []  # every weight moved, the per-class scales, shifts and embeddings included
+
+
+def test_consistency_loss_adds_the_squared_logit_gap(nb, base):
+    """With the consistency weight on, D's loss grows by weight * mean((D(moved) - D(real))^2) >= 0;
+    G's loss is the same as without it."""
+    plain = recipe(nb, base, "conditional")
+    with_cr = recipe(nb, base, "conditional+cr")
+    batch = (tf.random.uniform([10, 32, 32, 3], -1, 1, seed=6), tf.range(10))
+    results = []
+    for rec in (plain, with_cr):
+        generator, discriminator, go, do, rng = twin_models(nb, rec)
+        step = nb["make_improved_train_step"](rec, generator, discriminator, go, do, rng, NOISE_DIM, False)
+        results.append(step(batch, tf.constant(0.0)).numpy())
+    (g0, d0, *acc0), (g1, d1, *acc1) = results
+    assert g0 == pytest.approx(g1, abs=1e-6) and acc0 == acc1
+    assert d1 > d0 + 1e-6
+
+
+def test_shift_images_moves_whole_images_and_mirrors_padding(nb):
+    images = tf.reshape(tf.range(2 * 32 * 32 * 3, dtype=tf.float32), [2, 32, 32, 3])
+    shifted = nb["shift_images"](images, tf.random.Generator.from_seed(7), "SYMMETRIC").numpy()
+    assert shifted.shape == (2, 32, 32, 3)
+    for original, moved in zip(images.numpy(), shifted, strict=True):
+        padded = np.pad(original, [(4, 4), (4, 4), (0, 0)], mode="symmetric")
+        windows = [
+            (r, c)
+            for r in range(9)
+            for c in range(9)
+            if np.array_equal(padded[r : r + 32, c : c + 32], moved)
+        ]
+        assert len(windows) == 1  # one window of the mirrored padding, shifted by -4..4
+
+
+def test_generate_images_of_a_conditional_generator_is_class_balanced_or_one_class(nb):
+    """A stand-in conditional G whose image is its label / 10: the drawn labels can be read back."""
+    noise = tf.keras.Input((NOISE_DIM,))
+    label = tf.keras.Input((), dtype="int32")
+    value = tf.keras.layers.Lambda(lambda y: tf.cast(y, tf.float32)[:, None, None, None] / 10)(label)
+    image = tf.keras.layers.Lambda(lambda v: tf.tile(v, [1, 32, 32, 3]))(value)
+    stand_in = tf.keras.Model([noise, label], image)
+    images = nb["generate_images"](stand_in, 40, NOISE_DIM, seed=0, batch_size=20)
+    labels = np.rint((images[:, 0, 0, 0].astype(float) - 127.5) / 12.75).astype(int)
+    assert np.bincount(labels, minlength=10).tolist() == [4] * 10
+    horses = nb["generate_images"](stand_in, 7, NOISE_DIM, seed=0, label=7)
+    assert (np.rint((horses[:, 0, 0, 0].astype(float) - 127.5) / 12.75) == 7).all()
+
+
+def test_conditional_checkpoint_round_trip_and_load_run_generator(nb, base, tmp_path):
+    rec = recipe(nb, base, "conditional+ema")
+    paths = nb["make_run_paths"](str(tmp_path), "conditional")
+    generator, discriminator, ema = nb["build_gan"](rec, NOISE_DIM, "float32", with_ema=True)
+    go, do = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    rng = tf.random.Generator.from_seed(0)
+    config = {"noise_dim": NOISE_DIM, "base_filters": FILTERS, "precision": "float32", "recipe": rec}
+    ckpt, manager, _, _ = nb["open_run"](paths, config, 0, generator, discriminator, go, do, rng, ema)
+    step = nb["make_improved_train_step"](
+        rec, generator, discriminator, go, do, rng, NOISE_DIM, False, ema, 0.999
+    )
+    step((tf.random.uniform([10, 32, 32, 3], -1, 1), tf.range(10)), tf.constant(0.0))
+    nb["refresh_batch_norm"](ema, NOISE_DIM, 0, count=100)
+    ckpt.epoch.assign(1)
+    nb["save_run"]([{"epoch": 1}], paths, ckpt, manager)
+    restored, _ = nb["load_run_generator"](paths)
+    assert len(restored.inputs) == 2
+    for a, b in zip(restored.weights, ema.weights, strict=True):
+        assert np.array_equal(a.numpy(), b.numpy())
+    noise = np.random.default_rng(0).standard_normal((20, NOISE_DIM)).astype("float32")
+    assert np.allclose(nb["draw"](restored, noise).numpy(), nb["draw"](ema, noise).numpy(), atol=1e-6)
+
+
+def test_search_decision_needs_the_gap_to_beat_both_seed_spreads(nb):
+    def result(g, ema, epochs=10):
+        return {"epochs": epochs, "generator": {"classifier_fid": g}, "ema": {"classifier_fid": ema}}
+
+    s = "noise 100, width 64, batch 128, 50000 images, mixed_bfloat16"
+    results = {
+        f"baseline|42|10|{s}": result(20.0, 15.0),  # the baseline is judged by its G: 20 and 22
+        f"baseline|43|10|{s}": result(22.0, 14.0),
+        f"conditional|42|10|{s}": result(30.0, 16.0),  # conditional+ema by its average: 16 and 18.5
+        f"conditional|43|10|{s}": result(30.0, 18.5),
+        f"conditional|44|3|{s}": result(1.0, 1.0, epochs=3),  # another length of run: not counted
+    }
+    summary = nb["seed_summary"](results, "conditional+ema", 10)
+    assert summary == {"seeds": 2, "mean": 17.25, "spread": 2.5}
+    line = nb["search_decision"](results, "conditional+ema", 10)
+    assert (
+        "17.25 (spread 2.50)" in line
+        and "21.00 (spread 2.00)" in line
+        and line.endswith("gap 3.75, confirmed.")
+    )
+    results[f"conditional|43|10|{s}"] = result(30.0, 21.0)  # spread 5 > gap 2.5
+    assert nb["search_decision"](results, "conditional+ema", 10).endswith("not confirmed.")
+    del results[f"baseline|43|10|{s}"]
+    assert "needs two seeds" in nb["search_decision"](results, "conditional+ema", 10)

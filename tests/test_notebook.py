@@ -70,7 +70,7 @@ def trained(tmp_path_factory):
         "samples": tmp_path / "out" / "generated_samples" / "smoke",
         "checkpoints": tmp_path / "out" / "training_checkpoints" / "smoke",
         "history_dir": tmp_path / "out" / "training_history" / "smoke",
-        "improved_history": out / "training_history" / "improved",
+        "improved_history": out / "training_history" / "conditional",
         "classifier": out / "training_checkpoints" / "classifier" / "classifier.weights.h5",
     }
     run["classifier_after_first"] = run["classifier"].read_bytes()
@@ -93,16 +93,18 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     text = printed(trained["first"])
     assert "classifier: " in text and "Inception FID: skipped" in text
     search = json.loads(trained["search_after_first"])
-    # The baseline and the chosen recipe with two seeds each, every other candidate once.
+    # The baseline and the chosen recipe (its average is measured in every short run, so it is
+    # searched as "conditional") with two seeds each, every other searched recipe once.
     names = sorted(key.split("|")[0] for key in search)
-    assert names.count("baseline") == 2 and names.count("diffaugment+ema") == 2 and len(names) == 8
+    assert names.count("baseline") == 2 and names.count("conditional") == 2 and len(names) == 7
+    assert {"conditional+diffaugment", "conditional+cr", "conditional+dropout"} < set(names)
     for result in search.values():
         assert result["generator"]["images"] == 32 and np.isfinite(result["ema"]["classifier_fid"])
     improved = json.loads((trained["improved_history"] / "history.json").read_text())
     assert [row["epoch"] for row in improved][:2] == [1, 2]
-    assert (out / "generated_samples" / "improved" / "training_progress.gif").exists()
-    config = json.loads((out / "training_checkpoints" / "improved" / "run_config.json").read_text())
-    assert config["recipe"]["diffaugment"] and config["recipe"]["ema_decay"] == 0.999
+    assert (out / "generated_samples" / "conditional" / "training_progress.gif").exists()
+    config = json.loads((out / "training_checkpoints" / "conditional" / "run_config.json").read_text())
+    assert config["recipe"]["conditional"] and config["recipe"]["ema_decay"] == 0.999
     comparison = out / "training_history" / "comparison"
     assert sorted(p.name for p in comparison.iterdir()) == [
         "classes.png",
@@ -110,18 +112,25 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
         "histories.png",
         "metric_curve.png",
         "metrics.json",
+        "per_class_fid.json",
     ]
     metrics = json.loads((comparison / "metrics.json").read_text())
     assert list(metrics) == [  # as the resumed run left them
-        "baseline, epoch 3",
-        "improved, epoch 3",
-        "improved, its G without averaging",
+        "smoke, epoch 3",
+        "conditional, epoch 3",
+        "conditional, its G without averaging",
         "real test images",
     ]
     sizes = {name: (m["images"], sum(m["class_counts"])) for name, m in metrics.items()}
     assert sizes.pop("real test images") == (20, 20)  # all the fake folder's test images
     assert set(sizes.values()) == {(48, 48)}  # EVAL_IMAGES of each generator
-    for run in ("smoke", "improved"):
+    for name in ("smoke, epoch 3", "conditional, epoch 3", "conditional, its G without averaging"):
+        low, high = np.percentile(metrics[name]["fid_draws"], [2.5, 97.5])  # 200 bootstrap draws
+        assert len(metrics[name]["fid_draws"]) == 200 and low <= high
+    per_class = json.loads((comparison / "per_class_fid.json").read_text())
+    assert list(per_class) == ["conditional", "real test images"] and len(per_class["conditional"]) == 10
+    assert "classifier-FID " in text and "x the baseline's (95% interval " in text
+    for run in ("smoke", "conditional"):
         curve = json.loads((out / "training_history" / run / "metric_curve.json").read_text())
         assert list(curve["32 images, seed 42"]) == ["1", "2", "3"]  # one point per snapshot
         with np.load(out / "exports" / run / "images.npz") as exported:
@@ -132,7 +141,7 @@ def test_resume_reuses_the_classifier_and_the_saved_search(trained):
     assert trained["classifier"].read_bytes() == trained["classifier_after_first"]
     search_path = trained["tmp"] / "out" / "training_history" / "candidate_search.json"
     assert search_path.read_text() == trained["search_after_first"]
-    assert "| diffaugment+ema | 43 | 1 |" in "".join(
+    assert "| conditional | 43 | 1 |" in "".join(
         output.get("data", {}).get("text/markdown", "")
         for cell in trained["resumed"].cells
         for output in cell.get("outputs", [])
@@ -142,12 +151,12 @@ def test_resume_reuses_the_classifier_and_the_saved_search(trained):
 def test_export_command_line(trained):
     out = trained["tmp"] / "out"
     export = trained["tmp"] / "cli_export"
-    command = [sys.executable, "dcgan_utils.py", "export", "--run", "improved", "--count", "7"]
+    command = [sys.executable, "dcgan_utils.py", "export", "--run", "conditional", "--count", "7"]
     done = subprocess.run(
         [*command, "--out", str(export), "--output-dir", str(out)], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "wrote 7 images of run 'improved'" in done.stdout
+    assert "wrote 7 images of run 'conditional'" in done.stdout
     assert len(list(export.glob("*.png"))) == 7
     with np.load(export / "images.npz") as saved:
         assert saved["images"].shape == (7, 32, 32, 3) and saved["images"].dtype == np.uint8
