@@ -13,7 +13,7 @@ import io
 import json
 import os
 import pickle
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +124,12 @@ def load_cifar10(data_dir: str = "", split: str = "train") -> tuple[np.ndarray, 
     folder = resolve_data_dir(data_dir)
     if folder is not None:
         return load_cifar10_folder(folder, split)
+    cached = Path.home() / ".keras" / "datasets" / "cifar-10-batches-py"
+    if not cached.is_dir():  # Keras keeps its download here; it fetches only when it is absent
+        print(
+            "No DATA_DIR or CIFAR10_DIR names a local cifar-10-batches-py folder: Keras now downloads "
+            "CIFAR-10 (about 170 MB). To use a local copy instead, set DATA_DIR (or CIFAR10_DIR) to it."
+        )
     try:
         import keras
 
@@ -184,24 +190,21 @@ def choose_precision(
 
 
 # ---------------------------------------------------------------- files ----
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never half-written."""
+    """Write to a temporary file beside `path`, then rename: never half-written. The temporary
+    file is created with mode 0o666 less the process umask, as open() would make it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # an ordinary file's mode, not mkstemp's 0600
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -209,12 +212,31 @@ def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
 
 
-def load_history(path: str | Path) -> list[dict]:
-    """The per-epoch history list saved by save_history, or [] if there is none."""
+HISTORY_KEYS = ("gen_loss", "disc_loss", "real_acc", "fake_acc", "seconds", "images_per_sec")
+
+
+def load_history(path: str | Path, epochs: int | None = None) -> list[dict]:
+    """The per-epoch history list saved by save_history ([] if there is none). With `epochs`
+    (the checkpoint's epoch), exactly epochs 1..epochs: rows past it are dropped (the history is
+    saved before the checkpoint), and rows the file lacks (it was deleted) are marked missing."""
     path = Path(path)
-    if not path.exists():
-        return []
-    return json.loads(path.read_text())
+    try:
+        history = json.loads(path.read_text()) if path.exists() else []
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        kept = "" if epochs is None else f"The checkpoint (epochs 1-{epochs}) is intact. "
+        raise ParameterError(
+            f"The history file {path} is damaged ({type(err).__name__}: {err}). {kept}To continue, put "
+            "back an intact copy (for a committed run: git checkout -- <file>), or delete the file: "
+            "training then continues from the checkpoint, with the lost epochs marked missing."
+        ) from None
+    if epochs is None:
+        return history
+    history = history[:epochs]
+    if len(history) < epochs:
+        print(f"{path}: epochs {len(history) + 1}-{epochs} are missing from the history; marked missing.")
+        missing = dict.fromkeys(HISTORY_KEYS, float("nan"))
+        history += [{"epoch": e, **missing, "missing": True} for e in range(len(history) + 1, epochs + 1)]
+    return history
 
 
 def save_history(path: str | Path, history: list[dict]) -> None:
@@ -288,10 +310,10 @@ def run_precision(requested: str, config_path: str | Path, has_gpu: bool) -> str
 
 
 def check_run_config(path: str | Path, config: dict) -> None:
-    """Save the settings that shape a run's checkpoint; refuse to resume under other ones."""
+    """Refuse to resume a run folder under settings other than those it was made with. Reads only:
+    a new run's settings are written by save_run_config once its checkpoint has been checked."""
     path = Path(path)
     if not path.exists():
-        atomic_write_json(path, config)
         return
     saved = saved_run_config(path)
     differ = [
@@ -304,6 +326,46 @@ def check_run_config(path: str | Path, config: dict) -> None:
             f"The run folder {path.parent} was made with other settings: {'; '.join(differ)}. "
             "Use those settings to resume it, or another RUN_NAME for a new run; nothing was changed."
         )
+
+
+def save_run_config(path: str | Path, config: dict) -> None:
+    """Record the settings that shape a run's checkpoint, when the run has none recorded yet."""
+    if not Path(path).exists():
+        atomic_write_json(path, config)
+
+
+def restore_checkpoint(checkpoint, manager) -> int:
+    """Restore the newest readable checkpoint of `manager` (none: a new run); returns its epoch.
+
+    A checkpoint that does not fit the models (another width or architecture) stops with a
+    ParameterError. A damaged one (a file cut short by a full disk or a bad copy) is named in one
+    line and the previous one is restored instead; the history and grids are then cut back to it
+    as after a kill.
+    """
+    import tensorflow as tf
+
+    newest_first = list(reversed(manager.checkpoints))
+    for i, path in enumerate(newest_first):
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as err:
+            raise ParameterError(
+                f"The checkpoint {path} does not fit the models built from the parameters "
+                f"(another BASE_FILTERS, NOISE_DIM or architecture?): {str(err)[:300]} ... "
+                "Resume it with the settings it was made with, or choose another RUN_NAME; "
+                "nothing on disk was changed."
+            ) from None
+        except (IndexError, tf.errors.OpError) as err:
+            problem = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            if i + 1 == len(newest_first):
+                raise ParameterError(
+                    f"The checkpoint {path} cannot be read ({problem}) and there is no earlier one. "
+                    "Restore the run folder from a copy, or choose another RUN_NAME to start afresh."
+                ) from None
+            print(f"The checkpoint {path} cannot be read ({problem}); resuming from {newest_first[i + 1]}.")
+            continue
+        return int(checkpoint.epoch.numpy())
+    return 0
 
 
 _held_locks: dict[str, int] = {}  # lock file -> open descriptor, for this process's runs

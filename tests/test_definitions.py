@@ -226,5 +226,5 @@ def test_run_config_is_json(nb, tmp_path):
     paths = nb["make_run_paths"](str(tmp_path), "demo")
     assert all(paths[k].is_dir() for k in ("samples", "checkpoints"))
     assert paths["samples"] == tmp_path / "generated_samples" / "demo"
-    utils.check_run_config(paths["config"], {"noise_dim": 1})
+    utils.save_run_config(paths["config"], {"noise_dim": 1})
     assert json.loads(paths["config"].read_text()) == {"noise_dim": 1}

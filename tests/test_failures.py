@@ -284,9 +284,7 @@ def test_checkpoint_of_another_architecture_is_refused_untouched(finished_run, t
     before = snapshot(copy)
     with pytest.raises(utils.ParameterError, match="does not fit the models"):
         run_all_cells(**{**params, "OUTPUT_DIR": str(copy), "BASE_FILTERS": 4})
-    after = snapshot(copy)
-    after.pop(copy / "training_checkpoints" / "baseline" / "run_config.json")  # written anew
-    assert after == before
+    assert snapshot(copy) == before  # no run_config.json written, no seeds, no checkpoint
 
 
 def _bad_folders(root):
@@ -337,3 +335,81 @@ def test_runs_with_different_names_do_not_touch_each_other(finished_run):
     after = snapshot(out)
     assert {p: b for p, b in after.items() if "baseline" in p.parts} == baseline
     assert (out / "generated_samples" / "other" / "epoch_0001.png").exists()
+
+
+# ---------------------------------------------------------------- damaged files ----
+def _train_two_checkpointed_epochs(nb, run):
+    """Epochs 1 and 2 of the small run, each checkpointed; the two latest checkpoints are kept."""
+    history = nb["train"](
+        run["step"], run["dataset"], 4, run["generator"], run["checkpoint"], run["manager"], [],
+        run["seeds"], run["paths"], 2, 1, 0.1, show=False,
+    )  # fmt: skip
+    assert sorted(p.name for p in run["paths"]["checkpoints"].glob("ckpt-*.index")) == [
+        "ckpt-1.index",
+        "ckpt-2.index",
+    ]
+    return history
+
+
+def test_a_damaged_latest_checkpoint_resumes_from_the_previous_one(nb, small_run, capsys):
+    run = small_run
+    _train_two_checkpointed_epochs(nb, run)
+    (data,) = run["paths"]["checkpoints"].glob("ckpt-2.data-*")
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # cut short, as a full disk leaves it
+    capsys.readouterr()  # the training's own progress lines
+    checkpoint, manager = run["make"]()
+    assert nb["restore_latest"](checkpoint, manager) == 1
+    printed = capsys.readouterr().out
+    assert f"The checkpoint {run['paths']['checkpoints'] / 'ckpt-2'} cannot be read" in printed
+    assert "resuming from" in printed and printed.count("\n") == 1
+    # The history is cut back to the restored epoch, as after a kill.
+    assert [row["epoch"] for row in utils.load_history(run["paths"]["history"], 1)] == [1]
+
+
+def test_a_damaged_only_checkpoint_is_named_and_nothing_is_restored(nb, small_run):
+    run = small_run
+    _train_two_checkpointed_epochs(nb, run)
+    for data in run["paths"]["checkpoints"].glob("ckpt-*.data-*"):
+        data.write_bytes(b"")
+    checkpoint, manager = run["make"]()
+    with pytest.raises(utils.ParameterError, match="ckpt-1 cannot be read .* no earlier one"):
+        nb["restore_latest"](checkpoint, manager)
+
+
+def test_a_damaged_history_is_named_and_deleting_it_continues(nb, small_run, capsys):
+    run = small_run
+    _train_two_checkpointed_epochs(nb, run)
+    path = run["paths"]["history"]
+    path.write_text(path.read_text()[:40])  # truncated JSON
+    with pytest.raises(utils.ParameterError, match=r"history file .* is damaged .* \(epochs 1-2\) is intact"):
+        utils.load_history(path, 2)
+    path.unlink()
+    history = utils.load_history(path, 2)
+    assert [row["epoch"] for row in history] == [1, 2] and all(row["missing"] for row in history)
+    assert np.isnan(history[0]["gen_loss"]) and "epochs 1-2 are missing" in capsys.readouterr().out
+    nb["draw_train_history"](history, run["paths"]["history_plot"])  # the graph draws, with a gap
+
+
+def test_exploding_but_finite_losses_are_reported_and_training_goes_on(nb, capsys):
+    def exploding_step(images, noise_std):
+        return tf.constant([1e17, 3e16, 0.5, 0.5])
+
+    images = np.zeros((8, 32, 32, 3), "float32")
+    row = nb["train_one_epoch"](exploding_step, nb["make_dataset"](images, 4, 0), 2, 0.0, 7, 9)
+    assert row["gen_loss"] == pytest.approx(1e17)
+    assert "epoch 7: the losses diverged (G 1e+17, D 3e+16); training goes on" in capsys.readouterr().out
+
+
+def test_no_data_folder_says_it_downloads_170_mb_first(monkeypatch, tmp_path, capsys):
+    import keras
+
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Keras cache either
+
+    def offline():
+        raise OSError("no internet")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(utils.DataFolderError, match="no internet"):
+        utils.load_cifar10("", "train")
+    assert "Keras now downloads CIFAR-10 (about 170 MB)" in capsys.readouterr().out

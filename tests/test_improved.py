@@ -66,13 +66,15 @@ def test_diff_augment_translation_moves_pixels_by_whole_steps(nb):
 
 
 def test_spectral_conv_has_unit_spectral_norm_and_scale_free_gradients(nb):
+    tf.keras.utils.set_random_seed(0)  # the kernel and the power iteration's start
     layer = nb["SpectralConv2D"](6, 3, 1, "same")
     x = tf.random.normal([4, 8, 8, 5], seed=0)
-    for _ in range(30):  # power iterations converge
+    for _ in range(100):  # power iterations converge
         layer(x, training=True)
     matrix = layer.kernel.numpy().reshape(-1, 6)
     u = layer.u.numpy()
-    sigma_estimate = float(np.abs(u @ matrix.T).sum() and np.linalg.norm(matrix @ u.T.ravel()))
+    v = u @ matrix.T / np.linalg.norm(u @ matrix.T)  # the layer's own estimate: sigma = |v W|
+    sigma_estimate = float(np.linalg.norm(v @ matrix))
     assert sigma_estimate == pytest.approx(np.linalg.svd(matrix, compute_uv=False)[0], rel=1e-3)
     # The layer computes conv(x, W / sigma(W)): scaling W changes nothing ...
     before = layer(x).numpy()

@@ -18,3 +18,26 @@ def test_ruff_check():
 def test_ruff_format():
     result = ruff("format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_papermill_parses_every_parameter_with_its_type_and_default():
+    """papermill skips a parameter line it cannot parse (then `-p NAME` only warns): every line of
+    the parameters cell that assigns a name must show up in `papermill --help-notebook`."""
+    import re
+
+    from notebook_cells import NOTEBOOK
+
+    import dcgan_utils as utils
+
+    (source,) = utils.notebook_cells("parameters", NOTEBOOK)
+    declared = re.findall(r"^(\w+): (\w+) = (.+?)(?:  #.*)?$", source, flags=re.MULTILINE)
+    assert len(declared) == len([line for line in source.splitlines() if re.match(r"^\w+\s*[:=]", line)])
+    helped = subprocess.run(
+        [sys.executable, "-m", "papermill", "--help-notebook", str(NOTEBOOK)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for name, type_name, default in declared:
+        assert f"{name}: {type_name} (default {default})" in helped, name
+    assert len(declared) >= 28

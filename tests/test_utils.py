@@ -118,15 +118,23 @@ def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
     utils.atomic_write_json(target, {"b": 2})
     assert json.loads(target.read_text()) == {"b": 2}
     assert [p.name for p in target.parent.iterdir()] == ["file.json"]
-    assert target.stat().st_mode & 0o777 == 0o666 & ~utils._UMASK
+    plain = tmp_path / "sub" / "plain.txt"
+    plain.write_text("made by open()")  # the mode an ordinary file gets under this umask
+    assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
-def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     target = tmp_path / "file.json"
     utils.atomic_write_json(target, {"a": 1})
-    with pytest.raises(TypeError):
-        utils.atomic_write_json(target, {"a": object()})  # not JSON-serialisable
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(utils.os, "fsync", disk_full)  # the write itself fails, after the temp file is made
+    with pytest.raises(OSError, match="No space left"):
+        utils.atomic_write_json(target, {"b": 2})
     assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["file.json"]  # the temporary file is gone
 
 
 def test_history_round_trip_and_epoch_order(tmp_path):
@@ -143,8 +151,12 @@ def test_history_round_trip_and_epoch_order(tmp_path):
 def test_run_config_refuses_other_settings_and_changes_nothing(tmp_path):
     path = tmp_path / "run_config.json"
     config = {"noise_dim": 100, "base_filters": 64, "precision": "float32"}
-    utils.check_run_config(path, config)
+    utils.check_run_config(path, config)  # a new run: nothing to compare, nothing written
+    assert not path.exists()
+    utils.save_run_config(path, config)
     before = path.read_bytes()
+    utils.save_run_config(path, {**config, "noise_dim": 1})  # only a new run's settings are written
+    assert path.read_bytes() == before
     utils.check_run_config(path, config)  # same settings: fine
     with pytest.raises(utils.ParameterError, match="NOISE_DIM is 64, the run used 100"):
         utils.check_run_config(path, {**config, "noise_dim": 64})
