@@ -8,12 +8,14 @@ sample-quality numbers. The GAN itself lives in the notebook.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
 import os
 import pickle
 import secrets
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +189,22 @@ def choose_precision(
     if has_gpu:
         return "mixed_float16"
     return "mixed_bfloat16" if has_bf16_cpu else "float32"
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Send what native code writes to file descriptor 2 to /dev/null for the duration: TensorFlow's
+    C++ start-up lines (oneDNN, CUDA probing) are written before its log level applies, and
+    Jupyter would show them in the cell's output."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # ---------------------------------------------------------------- files ----
@@ -732,6 +750,26 @@ def export_run(
     return export_images(images, out)
 
 
+def strip_embedded_images(notebook: str | Path) -> int:
+    """Replace the images embedded in a notebook's outputs by a one-line note, in place: a run's
+    executed copy stays a readable record without megabytes of base64 (the images themselves are
+    saved files). Returns how many were removed."""
+    path = Path(notebook)
+    document = json.loads(path.read_text())
+    removed = 0
+    for cell in document["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            images = [key for key in data if key.startswith("image/")]
+            for key in images:
+                del data[key]
+                removed += 1
+            if images:
+                data["text/plain"] = ["[image removed from this record; the run saved it as a file]"]
+    atomic_write_bytes(path, (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode())
+    return removed
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -743,7 +781,13 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("--out", required=True, help="folder to write")
     export.add_argument("--output-dir", default=".", help="the notebook's OUTPUT_DIR (default .)")
     export.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    strip = sub.add_parser("strip-images", help="remove embedded images from executed notebooks, in place")
+    strip.add_argument("notebooks", nargs="+", help="executed .ipynb files")
     args = parser.parse_args(argv)
+    if args.command == "strip-images":
+        for notebook in args.notebooks:
+            print(f"{notebook}: {strip_embedded_images(notebook)} images removed")
+        return
     folder = export_run(args.run, args.count, args.out, args.output_dir, args.seed)
     print(f"wrote {args.count} images of run {args.run!r} to {folder}/ (PNGs and images.npz)")
 

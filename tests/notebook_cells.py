@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +20,22 @@ def load_definitions(**overrides) -> dict:
     return utils.notebook_definitions(NOTEBOOK, **overrides)
 
 
-def run_all_cells(**overrides) -> dict:
-    """Execute every code cell in order, as a kernel would, with the parameters overridden."""
+def signal_epochs(train_one_epoch, events: Path):
+    """train_one_epoch that first writes events/started-E and, while events/hold-E exists, waits:
+    a test can act at a known point of a training process, whatever the machine's speed."""
+
+    def wrapped(train_step, dataset, steps_per_epoch, instance_noise, epoch, epochs):
+        (events / f"started-{epoch}").write_text("")
+        while (events / f"hold-{epoch}").exists():
+            time.sleep(0.05)
+        return train_one_epoch(train_step, dataset, steps_per_epoch, instance_noise, epoch, epochs)
+
+    return wrapped
+
+
+def run_all_cells(events: Path | None = None, **overrides) -> dict:
+    """Execute every code cell in order, as a kernel would, with the parameters overridden; with
+    `events`, every epoch signals its start there (see signal_epochs)."""
     namespace: dict = {"__name__": "__main__"}
     for i, cell in enumerate(json.loads(NOTEBOOK.read_text())["cells"]):
         if cell["cell_type"] != "code":
@@ -28,10 +43,14 @@ def run_all_cells(**overrides) -> dict:
         utils.run_cell("".join(cell["source"]), f"cell-{i}", namespace)
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             namespace.update(overrides)
+        if events is not None and "train_one_epoch" in namespace and "signalled" not in namespace:
+            namespace["train_one_epoch"] = namespace["signalled"] = signal_epochs(
+                namespace["train_one_epoch"], events
+            )
     return namespace
 
 
 if __name__ == "__main__":
-    # python tests/notebook_cells.py '{"EPOCHS": 3, "OUTPUT_DIR": "/tmp/x"}': the whole notebook,
-    # in this process, for tests that kill or race a real training process.
-    run_all_cells(**json.loads(sys.argv[1]))
+    # python tests/notebook_cells.py '{"EPOCHS": 3, "OUTPUT_DIR": "/tmp/x"}' [EVENTS_DIR]: the whole
+    # notebook, in this process, for tests that kill or race a real training process.
+    run_all_cells(Path(sys.argv[2]) if len(sys.argv) > 2 else None, **json.loads(sys.argv[1]))

@@ -228,3 +228,19 @@ def test_run_config_is_json(nb, tmp_path):
     assert paths["samples"] == tmp_path / "generated_samples" / "demo"
     utils.save_run_config(paths["config"], {"noise_dim": 1})
     assert json.loads(paths["config"].read_text()) == {"noise_dim": 1}
+
+
+def test_time_left_counts_this_epoch_and_the_ones_to_come(nb):
+    # 100 steps an epoch; 25 steps of epoch 3 of 10 took 50 s: 2 s a step, 75 + 7 * 100 steps left.
+    assert nb["time_left"](50.0, 25, 100, 3, 10) == "0:26"
+    assert nb["time_left"](3600.0, 100, 100, 1, 3) == "2:00"  # an hour an epoch, two epochs to come
+    assert nb["time_left"](10.0, 100, 100, 5, 5) == "0:00"  # the last step of the run
+
+
+def test_class_grid_draws_one_row_per_class_from_the_first_ten_seeds(nb, tmp_path):
+    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "float32")
+    seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
+    path = nb["generate_and_save_class_grid"](generator, 7, seeds, tmp_path)
+    assert path == tmp_path / "classes" / "epoch_0007.png"
+    with Image.open(path) as image:
+        assert image.mode in ("RGB", "RGBA") and image.size[0] > 400

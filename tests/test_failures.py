@@ -38,10 +38,12 @@ def snapshot(folder):
     return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".run.lock"}
 
 
-def start_run(**params) -> subprocess.Popen:
+def start_run(events=None, **params) -> subprocess.Popen:
+    """The notebook in a separate process; with `events`, each epoch writes events/started-E first
+    and waits while events/hold-E exists."""
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
-        [sys.executable, str(RUNNER), json.dumps(params)],
+        [sys.executable, str(RUNNER), json.dumps(params), *([str(events)] if events else [])],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -150,15 +152,17 @@ def process_run_params(tmp_path, **params) -> tuple[dict, object]:
 
 def test_kill_9_mid_training_then_resume(tmp_path):
     params, out = process_run_params(tmp_path, EPOCHS=10, CHECKPOINT_EVERY=2)
-    process = start_run(**params)
-    wait_for(lambda: len(history_epochs(out, "baseline")) >= 2 or process.poll() is not None)
-    time.sleep(0.7)  # into the next epochs
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "hold-4").write_text("")  # epoch 4 waits: the kill comes after epoch 3, mid-run
+    process = start_run(events, **params)
+    wait_for(lambda: (events / "started-4").exists() or process.poll() is not None)
     assert process.poll() is None, process.communicate()
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = history_epochs(out, "baseline")
-    # Whole checkpointed epochs only, and fewer than all: the kill came mid-run.
-    assert len(killed_at) % 2 == 0 and killed_at == list(range(1, len(killed_at) + 1)) and len(killed_at) < 10
+    # Epoch 3 finished but was not checkpointed: the saved history stops at epoch 2's checkpoint.
+    assert killed_at == [1, 2]
 
     resumed = start_run(**params)
     stdout, stderr = resumed.communicate(timeout=600)
@@ -175,29 +179,29 @@ def test_kill_9_mid_training_then_resume(tmp_path):
 def test_interrupt_signal_to_a_training_process_saves_its_last_finished_epoch(tmp_path):
     # Checkpoints would come only at epoch 50: whatever is saved, the interrupt saved.
     params, out = process_run_params(tmp_path, EPOCHS=50, CHECKPOINT_EVERY=50)
-    process = start_run(**params)
-    grids = out / "generated_samples" / "baseline"
-    wait_for(lambda: len(list(grids.glob("epoch_*.png"))) >= 2 or process.poll() is not None)
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "hold-3").write_text("")  # the interrupt comes when epoch 3 starts
+    process = start_run(events, **params)
+    wait_for(lambda: (events / "started-3").exists() or process.poll() is not None)
     assert process.poll() is None
     process.send_signal(signal.SIGINT)  # what Jupyter's "interrupt kernel" sends
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode != 0 and "KeyboardInterrupt" in stderr
     saved = history_epochs(out, "baseline")
-    # Epoch 2's grid is drawn before epoch 2 counts as finished, so at least epoch 1 is saved.
-    assert len(saved) >= 1 and saved == list(range(1, len(saved) + 1))
+    assert saved == [1, 2]  # both finished epochs, though no checkpoint was due
     assert f"Saved: epochs 1-{len(saved)}" in stdout and f"continue from epoch {len(saved) + 1}" in stdout
     checkpoints = out / "training_checkpoints" / "baseline"
     assert sorted(p.name for p in checkpoints.glob("ckpt-*.index")) == [f"ckpt-{len(saved)}.index"]
 
 
 def test_second_kernel_on_the_same_run_stops_and_the_first_finishes(tmp_path):
-    # Long enough (25 epochs) that the second process meets the first still training.
-    params, out = process_run_params(tmp_path, EPOCHS=25, CHECKPOINT_EVERY=1)
-    first = start_run(**params)
-    lock = out / "training_checkpoints" / "baseline" / ".run.lock"
-    wait_for(
-        lambda: (lock.exists() and lock.read_text().strip() == str(first.pid)) or first.poll() is not None
-    )
+    params, out = process_run_params(tmp_path, EPOCHS=3, CHECKPOINT_EVERY=1)
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "hold-2").write_text("")  # the first run waits in epoch 2 until the second is done
+    first = start_run(events, **params)
+    wait_for(lambda: (events / "started-2").exists() or first.poll() is not None)
     assert first.poll() is None
     second = start_run(**params)
     _, second_err = second.communicate(timeout=300)
@@ -206,9 +210,10 @@ def test_second_kernel_on_the_same_run_stops_and_the_first_finishes(tmp_path):
         "RunLockedError" in second_err and f"being trained by another process (pid {first.pid})" in second_err
     )
     assert first.poll() is None  # the two really overlapped
+    (events / "hold-2").unlink()
     _, first_err = first.communicate(timeout=600)
     assert first.returncode == 0, first_err[-3000:]
-    assert history_epochs(out, "baseline") == list(range(1, 26))
+    assert history_epochs(out, "baseline") == [1, 2, 3]
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):

@@ -1,6 +1,7 @@
 """The plumbing module: data folder, parameter checks, precision, atomic files."""
 
 import json
+import os
 import pickle
 
 import numpy as np
@@ -161,3 +162,37 @@ def test_run_config_refuses_other_settings_and_changes_nothing(tmp_path):
     with pytest.raises(utils.ParameterError, match="NOISE_DIM is 64, the run used 100"):
         utils.check_run_config(path, {**config, "noise_dim": 64})
     assert path.read_bytes() == before
+
+
+def test_native_stderr_is_silenced_only_inside_the_block(capfd):
+    os.write(2, b"before\n")
+    with utils.native_stderr_silenced():
+        os.write(2, b"native start-up chatter\n")  # as C++ code writes it, below Python
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "before\nafter\n"
+
+
+def test_strip_embedded_images_keeps_the_text_and_drops_the_pictures(tmp_path):
+    notebook = tmp_path / "run.ipynb"
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# a run"]},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": 1,
+            "source": ["train()"],
+            "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": ["epoch 1/50 ...\n"]},
+                {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBOR" * 1000}},
+                {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": ["![gif](a.gif)"]}},
+            ],
+        },
+    ]
+    notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert utils.strip_embedded_images(notebook) == 1
+    stripped = json.loads(notebook.read_text())["cells"][1]["outputs"]
+    assert stripped[0]["text"] == ["epoch 1/50 ...\n"] and stripped[2]["data"] == {
+        "text/markdown": ["![gif](a.gif)"]
+    }
+    assert "image/png" not in stripped[1]["data"] and "removed" in stripped[1]["data"]["text/plain"][0]
+    assert notebook.stat().st_size < 1000
