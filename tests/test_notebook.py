@@ -94,10 +94,10 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     assert "classifier: " in text and "Inception FID: skipped" in text
     search = json.loads(trained["search_after_first"])
     # The baseline and the chosen recipe (its average is measured in every short run, so it is
-    # searched as "conditional") with two seeds each, every other searched recipe once.
+    # searched as "conditional+diffaugment") with two seeds each, every other searched recipe once.
     names = sorted(key.split("|")[0] for key in search)
-    assert names.count("baseline") == 2 and names.count("conditional") == 2 and len(names) == 6
-    assert {"conditional+diffaugment", "conditional+cr"} < set(names)
+    assert names.count("baseline") == 2 and names.count("conditional+diffaugment") == 2 and len(names) == 6
+    assert {"conditional", "conditional+cr"} < set(names)
     for result in search.values():
         assert result["generator"]["images"] == 32 and np.isfinite(result["ema"]["classifier_fid"])
     improved = json.loads((trained["improved_history"] / "history.json").read_text())
@@ -111,7 +111,8 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
         "epoch_0003.png",
     ]
     config = json.loads((out / "training_checkpoints" / "conditional" / "run_config.json").read_text())
-    assert config["recipe"]["conditional"] and config["recipe"]["ema_decay"] == 0.999
+    recipe = config["recipe"]
+    assert recipe["conditional"] and recipe["diffaugment"] and recipe["ema_decay"] == 0.999
     comparison = out / "training_history" / "comparison"
     assert sorted(p.name for p in comparison.iterdir()) == [
         "classes.png",
@@ -148,7 +149,7 @@ def test_resume_reuses_the_classifier_and_the_saved_search(trained):
     assert trained["classifier"].read_bytes() == trained["classifier_after_first"]
     search_path = trained["tmp"] / "out" / "training_history" / "candidate_search.json"
     assert search_path.read_text() == trained["search_after_first"]
-    assert "| conditional | 43 | 1 |" in "".join(
+    assert "| conditional+diffaugment | 43 | 1 |" in "".join(
         output.get("data", {}).get("text/markdown", "")
         for cell in trained["resumed"].cells
         for output in cell.get("outputs", [])
