@@ -521,6 +521,23 @@ def effective_classes(histogram: np.ndarray) -> float:
     return float(np.exp(-(shares * np.log(shares)).sum()))
 
 
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray, chunk: int = 1024):
+    """For each query feature vector, the index of the nearest reference vector (Euclidean) and
+    the distance to it: (indices, distances)."""
+    queries = np.asarray(queries, dtype=np.float64)
+    references = np.asarray(references, dtype=np.float64)
+    reference_norms = (references**2).sum(axis=1)
+    indices, distances = [], []
+    for start in range(0, len(queries), chunk):
+        block = queries[start : start + chunk]
+        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2, a block of queries against every reference at once
+        squared = (block**2).sum(axis=1, keepdims=True) - 2 * block @ references.T + reference_norms
+        nearest = squared.argmin(axis=1)
+        indices.append(nearest)
+        distances.append(np.sqrt(np.clip(squared[np.arange(len(block)), nearest], 0, None)))
+    return np.concatenate(indices), np.concatenate(distances)
+
+
 def export_images(images: np.ndarray, folder: str | Path) -> Path:
     """Write uint8 images (N x 32 x 32 x 3) as folder/NNNNN.png and folder/images.npz (key `images`),
     the inputs clean-fid and torch-fidelity take."""
@@ -738,15 +755,28 @@ def notebook_definitions(notebook: str | Path = NOTEBOOK, **overrides) -> dict:
 
 
 def export_run(
-    run_name: str, count: int, out: str | Path, output_dir: str | Path = ".", seed: int = 0
+    run_name: str,
+    count: int,
+    out: str | Path,
+    output_dir: str | Path = ".",
+    seed: int = 0,
+    class_name: str | None = None,
 ) -> Path:
     """Export `count` images of a trained run (its final generator, as the notebook samples it)
-    as out/NNNNN.png and out/images.npz, for clean-fid or torch-fidelity."""
+    as out/NNNNN.png and out/images.npz, for clean-fid or torch-fidelity. A class-conditional run
+    draws every class equally often, or only `class_name` when given."""
     check_positive_int("count", count)
+    if class_name is not None and class_name not in CIFAR10_CLASSES:
+        raise ParameterError(
+            f"class {class_name!r} is not a CIFAR-10 class: one of {', '.join(CIFAR10_CLASSES)}."
+        )
     nb = notebook_definitions()
     paths = nb["make_run_paths"](str(output_dir), run_name)
     generator, config = nb["load_run_generator"](paths)
-    images = nb["generate_images"](generator, count, config["noise_dim"], seed)
+    label = None if class_name is None else CIFAR10_CLASSES.index(class_name)
+    if label is not None and len(generator.inputs) == 1:
+        raise ParameterError(f"run {run_name!r} is not class-conditional: it cannot draw a chosen class.")
+    images = nb["generate_images"](generator, count, config["noise_dim"], seed, label)
     return export_images(images, out)
 
 
@@ -781,6 +811,9 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("--out", required=True, help="folder to write")
     export.add_argument("--output-dir", default=".", help="the notebook's OUTPUT_DIR (default .)")
     export.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    export.add_argument(
+        "--class", dest="class_name", help="a class-conditional run: only this class, e.g. horse"
+    )
     strip = sub.add_parser("strip-images", help="remove embedded images from executed notebooks, in place")
     strip.add_argument("notebooks", nargs="+", help="executed .ipynb files")
     args = parser.parse_args(argv)
@@ -788,8 +821,9 @@ def main(argv: list[str] | None = None) -> None:
         for notebook in args.notebooks:
             print(f"{notebook}: {strip_embedded_images(notebook)} images removed")
         return
-    folder = export_run(args.run, args.count, args.out, args.output_dir, args.seed)
-    print(f"wrote {args.count} images of run {args.run!r} to {folder}/ (PNGs and images.npz)")
+    folder = export_run(args.run, args.count, args.out, args.output_dir, args.seed, args.class_name)
+    what = f"{args.class_name} images" if args.class_name else "images"
+    print(f"wrote {args.count} {what} of run {args.run!r} to {folder}/ (PNGs and images.npz)")
 
 
 if __name__ == "__main__":

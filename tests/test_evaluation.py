@@ -140,3 +140,16 @@ def test_bootstrap_of_the_fid_on_known_cases():
         widths.append(high - low)
     assert widths[1] < widths[0] / 2  # about 1/sqrt(16) = 1/4 of it
     assert utils.percentile_interval(np.arange(101), 0.9) == pytest.approx((5.0, 95.0))
+
+
+def test_nearest_neighbours_on_a_known_case():
+    references = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    queries = np.array([[1.0, 1.0], [9.0, 0.5], [0.0, 13.0], [10.0, 0.0]])
+    indices, distances = utils.nearest_neighbours(queries, references, chunk=3)  # two chunks
+    assert indices.tolist() == [0, 1, 2, 1]
+    assert np.allclose(distances, [np.sqrt(2), np.sqrt(1.25), 3.0, 0.0])
+    rng = np.random.default_rng(0)
+    many, pool = rng.standard_normal((50, 8)), rng.standard_normal((300, 8))
+    brute = np.linalg.norm(many[:, None] - pool[None], axis=2)
+    indices, distances = utils.nearest_neighbours(many, pool, chunk=16)
+    assert (indices == brute.argmin(axis=1)).all() and np.allclose(distances, brute.min(axis=1))

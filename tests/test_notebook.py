@@ -236,3 +236,23 @@ def test_bad_parameter_stops_before_any_work(tmp_path):
         run_notebook(tmp_path, "badparam", EPOCHS=0, OUTPUT_DIR=str(tmp_path / "out"))
     assert caught.value.ename == "ParameterError" and "EPOCHS" in caught.value.evalue
     assert not (tmp_path / "out").exists()
+
+
+def test_export_of_a_named_class_from_a_conditional_run(trained, capsys):
+    from notebook_cells import load_definitions
+
+    import dcgan_utils as utils
+
+    out = trained["tmp"] / "out"
+    utils.main(["export", "--run", "conditional", "--count", "6", "--class", "horse", "--seed", "3"]
+               + ["--out", str(trained["tmp"] / "horses"), "--output-dir", str(out)])  # fmt: skip
+    assert "wrote 6 horse images of run 'conditional'" in capsys.readouterr().out
+    with np.load(trained["tmp"] / "horses" / "images.npz") as saved:
+        horses = saved["images"]
+    nb = load_definitions()
+    generator, config = nb["load_run_generator"](nb["make_run_paths"](str(out), "conditional"))
+    assert np.array_equal(horses, nb["generate_images"](generator, 6, config["noise_dim"], 3, label=7))
+    with pytest.raises(utils.ParameterError, match="not class-conditional"):
+        utils.export_run("smoke", 2, trained["tmp"] / "none", out, class_name="horse")
+    with pytest.raises(utils.ParameterError, match="not a CIFAR-10 class"):
+        utils.export_run("conditional", 2, trained["tmp"] / "none", out, class_name="unicorn")
