@@ -244,3 +244,17 @@ def test_class_grid_draws_one_row_per_class_from_the_first_ten_seeds(nb, tmp_pat
     assert path == tmp_path / "classes" / "epoch_0007.png"
     with Image.open(path) as image:
         assert image.mode in ("RGB", "RGBA") and image.size[0] > 400
+
+
+def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
+    path = tmp_path / "history.json"
+    utils.save_history(path, [{"epoch": e, "fake_acc": 1.0 - 0.01 * e} for e in range(1, 21)])
+    trend = nb["fake_accuracy_trend"](utils.load_history(path))
+    assert trend["slope_per_10_epochs"] == pytest.approx(-0.1)
+    assert trend["last_10_mean"] == pytest.approx(1.0 - 0.155)  # epochs 11-20
+    rows = utils.load_history(path)
+    rows[-1]["fake_acc"] = 0.0  # the file changes, so does the number
+    utils.save_history(path, rows)
+    changed = nb["fake_accuracy_trend"](utils.load_history(path))
+    assert changed["last_10_mean"] == pytest.approx(1.0 - 0.155 - 0.8 / 10)  # epoch 20 was 0.8
+    assert changed["slope_per_10_epochs"] < trend["slope_per_10_epochs"]
