@@ -1,0 +1,95 @@
+"""Figures of how the notebook reads (issue 10): cell counts and lengths, and functions that read
+notebook-level data they do not take as arguments. `python tests/notebook_figures.py` prints them."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import statistics
+import sys
+from pathlib import Path
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "dcgan_cifar10.ipynb"
+
+
+def code_lines(source: str) -> int:
+    return sum(1 for line in source.splitlines() if line.strip())
+
+
+def notebook_level_data(trees: list[ast.Module]) -> set[str]:
+    """Names assigned at notebook level that are not functions, classes or imported modules."""
+    assigned, defined = set(), set()
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            else:
+                for child in ast.walk(node):
+                    if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                        assigned.add(child.id)
+    return assigned - defined
+
+
+def functions_reading_globals(trees: list[ast.Module], data: set[str]) -> dict[str, list[str]]:
+    """Notebook-level function (or method) name -> the notebook-level data names it reads without
+    taking them as arguments. Names bound anywhere inside it (nested functions included) are its own."""
+    functions = []
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                functions.append(node)
+            elif isinstance(node, ast.ClassDef):
+                functions += [item for item in node.body if isinstance(item, ast.FunctionDef)]
+    found = {}
+    for function in functions:
+        inside = list(ast.walk(function))
+        local = {node.arg for node in inside if isinstance(node, ast.arg)}
+        local |= {
+            node.id for node in inside if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+        }
+        local |= {node.name for node in inside if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        read = {node.id for node in inside if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        outside = sorted((read - local) & data - set(dir(builtins)))
+        if outside:
+            found[function.name] = outside
+    return found
+
+
+def figures(notebook: Path = NOTEBOOK) -> dict:
+    cells = json.loads(notebook.read_text())["cells"]
+    code = [(i, "".join(c["source"])) for i, c in enumerate(cells) if c["cell_type"] == "code"]
+    lengths = [code_lines(source) for _, source in code]
+    after_markdown = sum(1 for i, _ in code if i > 0 and cells[i - 1]["cell_type"] == "markdown")
+    trees = [ast.parse(source) for _, source in code]
+    return {
+        "cells": len(cells),
+        "median_code_lines": statistics.median(lengths),
+        "longest_code_cell": max(lengths),
+        "code_after_markdown": after_markdown / len(code),
+        "functions_reading_notebook_data": functions_reading_globals(trees, notebook_level_data(trees)),
+    }
+
+
+def missed(found: dict) -> list[str]:
+    """What the figures miss against issue 10's targets."""
+    problems = []
+    if found["cells"] > 90:
+        problems.append(f"{found['cells']} cells (at most 90)")
+    if found["median_code_lines"] > 8:
+        problems.append(f"median code cell {found['median_code_lines']} lines (at most 8)")
+    if found["longest_code_cell"] > 30:
+        problems.append(f"longest code cell {found['longest_code_cell']} lines (at most 30)")
+    if found["code_after_markdown"] < 0.85:
+        problems.append(f"{found['code_after_markdown']:.0%} of code cells after markdown (at least 85%)")
+    if found["functions_reading_notebook_data"]:
+        problems.append(f"functions reading notebook-level data: {found['functions_reading_notebook_data']}")
+    return problems
+
+
+if __name__ == "__main__":
+    found = figures(Path(sys.argv[1]) if len(sys.argv) > 1 else NOTEBOOK)
+    print(json.dumps(found, indent=1))
+    print("\n".join(missed(found)) or "all targets met")
