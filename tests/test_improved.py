@@ -419,3 +419,33 @@ def test_search_decision_needs_the_gap_to_beat_both_seed_spreads(nb):
     assert nb["search_decision"](results, "conditional+ema", 10).endswith("not confirmed.")
     del results[f"baseline|43|10|{s}"]
     assert "needs two seeds" in nb["search_decision"](results, "conditional+ema", 10)
+
+
+def test_blended_classes_match_hard_labels_at_the_ends_and_mix_in_between(nb):
+    tf.keras.utils.set_random_seed(0)
+    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "float32")
+    for layer in generator.layers:  # give every class its own scale and shift
+        if isinstance(layer, nb["ConditionalBatchNorm"]):
+            layer.scale.assign(tf.random.uniform(layer.scale.shape, 0.5, 1.5, seed=1))
+            layer.shift.assign(tf.random.normal(layer.shift.shape, seed=2))
+    nb["refresh_batch_norm"](generator, NOISE_DIM, 0, count=100)  # moving statistics of a real batch
+    noise = np.random.default_rng(1).standard_normal((3, NOISE_DIM)).astype("float32")
+    one_hot = np.eye(10, dtype="float32")[[1, 9, 4]]
+    blended = nb["draw_blended"](generator, noise, one_hot).numpy()
+    assert np.allclose(blended, nb["draw"](generator, noise, np.array([1, 9, 4])).numpy(), atol=1e-5)
+    half = nb["draw_blended"](generator, noise[:1], 0.5 * one_hot[:1] + 0.5 * one_hot[1:2]).numpy()
+    ends = blended[:2]
+    assert not np.allclose(half[0], ends[0], atol=1e-3) and not np.allclose(half[0], ends[1], atol=1e-3)
+    # In one conditional batch norm a blend is exactly the blend of the two classes' scales and shifts.
+    layer = nb["ConditionalBatchNorm"](classes=10)
+    x = tf.random.normal([2, 6], seed=3)
+    layer([x, tf.constant([0, 0])])
+    layer.scale.assign(tf.random.uniform([10, 6], seed=4))
+    layer.shift.assign(tf.random.uniform([10, 6], seed=5))
+    normed = layer.norm(x, training=False).numpy()
+    weights = np.zeros((2, 10), "float32")
+    weights[:, 1], weights[:, 9] = 0.25, 0.75
+    out = layer([x, tf.constant(weights)], training=False).numpy()
+    scale = 0.25 * layer.scale.numpy()[1] + 0.75 * layer.scale.numpy()[9]
+    shift = 0.25 * layer.shift.numpy()[1] + 0.75 * layer.shift.numpy()[9]
+    assert np.allclose(out, normed * scale + shift, atol=1e-5)
