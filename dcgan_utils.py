@@ -2,8 +2,10 @@
 
 Reading and checking a local ``cifar-10-batches-py`` folder, checking the
 notebook's parameters, choosing a precision, atomic file writes, the JSON
-history file, the lock that keeps two kernels off one run, and the offline
-sample-quality numbers. The GAN itself lives in the notebook.
+history file, the lock that keeps two kernels off one run, restoring the newest
+readable checkpoint, the offline sample-quality numbers (with bootstrap
+intervals and nearest neighbours), and the ``export`` and ``strip-images``
+commands. The GAN itself lives in the notebook.
 """
 
 from __future__ import annotations
@@ -803,7 +805,7 @@ def strip_embedded_images(notebook: str | Path) -> int:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Export generated images of a run of dcgan_cifar10.ipynb.")
+    parser = argparse.ArgumentParser(description="Commands for the runs of dcgan_cifar10.ipynb.")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write N images of a run as PNGs and an .npz (key 'images')")
     export.add_argument("--run", required=True, help="run name, e.g. baseline or improved")
