@@ -1,11 +1,11 @@
-"""Plumbing for dcgan_cifar10.ipynb that no learner needs to read.
+"""Run safety for dcgan_cifar10.ipynb: what keeps a run's files whole, not what makes the GAN.
 
-Reading and checking a local ``cifar-10-batches-py`` folder, checking the
-notebook's parameters, choosing a precision, atomic file writes, the JSON
-history file, the lock that keeps two kernels off one run, restoring the newest
-readable checkpoint, the offline sample-quality numbers (with bootstrap
-intervals and nearest neighbours), and the ``export`` and ``strip-images``
-commands. The GAN itself lives in the notebook.
+Reading and checking a local ``cifar-10-batches-py`` folder and the notebook's parameters,
+choosing a precision, a run's folders, atomic file writes, the JSON history, the lock that keeps
+two kernels off one run, opening a run (its settings checked, its newest readable checkpoint
+restored, its seeds and history loaded), the rollback that saves the last finished epoch when
+training stops early, and the progress line. The evaluation is in ``dcgan_eval.py``, Step 7's
+search and the command line in ``dcgan_tools.py``; the GAN itself is in the notebook.
 """
 
 from __future__ import annotations
@@ -123,8 +123,14 @@ def load_cifar10_folder(folder: str | Path, split: str = "train") -> tuple[np.nd
     return images, labels
 
 
-def load_cifar10(data_dir: str = "", split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 from a local folder if one is named, else from keras.datasets."""
+def load_cifar10(data_dir: str = "", split: str = "train", limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 from a local folder if one is named, else from keras.datasets; with `limit`, only
+    the first `limit` images."""
+    images, labels = _load_cifar10(data_dir, split)
+    return (images[:limit], labels[:limit]) if limit else (images, labels)
+
+
+def _load_cifar10(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     folder = resolve_data_dir(data_dir)
     if folder is not None:
         return load_cifar10_folder(folder, split)
@@ -266,8 +272,20 @@ def save_history(path: str | Path, history: list[dict]) -> None:
     atomic_write_json(path, history)
 
 
+_figure_label = ""  # set by label_figures: a quick look marks every figure it saves
+
+
+def label_figures(label: str) -> None:
+    """From now on, every figure saved with save_figure carries `label` in its title ("" for none)."""
+    global _figure_label
+    _figure_label = label
+
+
 def save_figure(fig, path: str | Path, **kwargs) -> None:
-    """Save a matplotlib figure as PNG atomically."""
+    """Save a matplotlib figure as PNG atomically (titled with the label_figures label, if any)."""
+    if _figure_label:
+        title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+        fig.suptitle(f"{_figure_label}\n{title}" if title else _figure_label, color="firebrick", fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", **kwargs)
     atomic_write_bytes(path, buffer.getvalue())
@@ -323,10 +341,17 @@ def saved_run_config(path: str | Path) -> dict:
     return read_json(path)
 
 
-def run_precision(requested: str, config_path: str | Path, has_gpu: bool) -> str:
-    """choose_precision() for the run whose settings are saved at `config_path` (none: a new run)."""
+def has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def run_precision(requested: str, config_path: str | Path, gpu: bool | None = None) -> str:
+    """choose_precision() for the run whose settings are saved at `config_path` (none: a new run);
+    `gpu` defaults to whether TensorFlow sees one."""
     saved = saved_run_config(config_path).get("precision")
-    return choose_precision(requested, has_gpu, cpu_supports_bf16(), saved)
+    return choose_precision(requested, has_gpu() if gpu is None else gpu, cpu_supports_bf16(), saved)
 
 
 def check_run_config(path: str | Path, config: dict) -> None:
@@ -336,11 +361,15 @@ def check_run_config(path: str | Path, config: dict) -> None:
     if not path.exists():
         return
     saved = saved_run_config(path)
-    differ = [
-        f"{key.upper()} is {config[key]!r}, the run used {saved.get(key)!r}"
-        for key in config
-        if saved.get(key) != config[key]
-    ]
+    differ = []
+    for key in config.keys() & saved.keys():  # a setting an older run did not record is not compared
+        if key == "recipe":  # likewise a recipe key the run's code did not have yet
+            changed = {k: v for k, v in config[key].items() if k in saved[key] and saved[key][k] != v}
+            if changed:
+                used = {k: saved[key][k] for k in changed}
+                differ.append(f"RECIPE is {changed}, the run used {used}")
+        elif saved[key] != config[key]:
+            differ.append(f"{key.upper()} is {config[key]!r}, the run used {saved[key]!r}")
     if differ:
         raise ParameterError(
             f"The run folder {path.parent} was made with other settings: {'; '.join(differ)}. "
@@ -419,414 +448,210 @@ def lock_run(folder: str | Path) -> Path:
     return path
 
 
-# ----------------------------------------------------------- evaluation ----
-# Sample-quality numbers computed from a classifier's features and class probabilities, so that
-# runs can be compared offline (no downloaded Inception weights needed).
+# ------------------------------------------------------------ parameters, all at once ----
+POSITIVE = (
+    "EPOCHS BATCH_SIZE NOISE_DIM CHECKPOINT_EVERY BASE_FILTERS CLASSIFIER_EPOCHS EVAL_IMAGES CURVE_IMAGES"
+).split()
+COUNTS = ("SNAPSHOT_EVERY", "SEARCH_EPOCHS", "MAX_TRAIN_IMAGES")
 
 
-def _sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix."""
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
-
-
-def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of a feature set (N x D), in float64: the Gaussian that FID fits."""
-    features = np.asarray(features, dtype=np.float64)
-    return features.mean(axis=0), np.cov(features, rowvar=False)
-
-
-def frechet_from_stats(stats_a: tuple, stats_b: tuple) -> float:
-    """Frechet distance between two Gaussians given as (mean, covariance)."""
-    (mean_a, cov_a), (mean_b, cov_b) = stats_a, stats_b
-    root_a = _sqrtm_psd(cov_a)
-    # tr(sqrt(cov_a cov_b)) = tr(sqrt(root_a cov_b root_a)), whose argument is symmetric PSD.
-    middle = root_a @ cov_b @ root_a
-    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
-    distance = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
-    return float(max(distance, 0.0))
-
-
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (N x D each), as in FID."""
-    return frechet_from_stats(gaussian_stats(features_a), gaussian_stats(features_b))
-
-
-def bootstrap_fids(
-    features: np.ndarray, reference: np.ndarray, draws: int = 200, seed: int = 0
-) -> np.ndarray:
-    """FIDs of `draws` resamples (with replacement) of `features` against the fixed `reference`:
-    how much the FID of this many images would vary from one draw of images to the next."""
-    features = np.asarray(features, dtype=np.float64)
-    reference_stats = gaussian_stats(reference)
-    rng = np.random.default_rng(seed)
-    return np.array(
-        [
-            frechet_from_stats(
-                gaussian_stats(features[rng.integers(0, len(features), len(features))]), reference_stats
-            )
-            for _ in range(draws)
-        ]
-    )
-
-
-def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The central `level` share of `values`, e.g. a 95% bootstrap interval."""
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def kernel_distance(
-    features_a: np.ndarray, features_b: np.ndarray, subsets: int = 10, subset_size: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """KID: unbiased MMD^2 with the kernel (x.y / d + 1)^3, mean and std over random subsets."""
-    a = np.asarray(features_a, dtype=np.float64)
-    b = np.asarray(features_b, dtype=np.float64)
-    size = min(subset_size, len(a), len(b))
-    rng = np.random.default_rng(seed)
-    dim = a.shape[1]
-    estimates = []
-    for _ in range(subsets):
-        x = a[rng.choice(len(a), size, replace=False)]
-        y = b[rng.choice(len(b), size, replace=False)]
-        k_xx = (x @ x.T / dim + 1) ** 3
-        k_yy = (y @ y.T / dim + 1) ** 3
-        k_xy = (x @ y.T / dim + 1) ** 3
-        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
-        estimates.append(within - 2 * k_xy.mean())
-    return float(np.mean(estimates)), float(np.std(estimates))
-
-
-def classifier_score(probabilities: np.ndarray) -> float:
-    """exp(E_x KL(p(y|x) || p(y))), the Inception Score formula applied to any classifier."""
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
-    marginal = p.mean(axis=0, keepdims=True)
-    return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(axis=1).mean()))
-
-
-def confident_share(probabilities: np.ndarray, threshold: float = 0.9) -> float:
-    """Share of images whose top class probability is at least `threshold` ("recognizable")."""
-    return float((np.asarray(probabilities).max(axis=1) >= threshold).mean())
-
-
-def class_histogram(probabilities: np.ndarray) -> np.ndarray:
-    """How many images the classifier assigns to each class (argmax), one count per class."""
-    probabilities = np.asarray(probabilities)
-    return np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
-
-
-def effective_classes(histogram: np.ndarray) -> float:
-    """exp(entropy) of a class histogram: 10 when 10 classes are equally common, 1 for one class."""
-    counts = np.asarray(histogram, dtype=np.float64)
-    shares = counts[counts > 0] / counts.sum()
-    return float(np.exp(-(shares * np.log(shares)).sum()))
-
-
-def nearest_neighbours(queries: np.ndarray, references: np.ndarray, chunk: int = 1024):
-    """For each query feature vector, the index of the nearest reference vector (Euclidean) and
-    the distance to it: (indices, distances)."""
-    queries = np.asarray(queries, dtype=np.float64)
-    references = np.asarray(references, dtype=np.float64)
-    reference_norms = (references**2).sum(axis=1)
-    indices, distances = [], []
-    for start in range(0, len(queries), chunk):
-        block = queries[start : start + chunk]
-        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2, a block of queries against every reference at once
-        squared = (block**2).sum(axis=1, keepdims=True) - 2 * block @ references.T + reference_norms
-        nearest = squared.argmin(axis=1)
-        indices.append(nearest)
-        distances.append(np.sqrt(np.clip(squared[np.arange(len(block)), nearest], 0, None)))
-    return np.concatenate(indices), np.concatenate(distances)
-
-
-def export_images(images: np.ndarray, folder: str | Path) -> Path:
-    """Write uint8 images (N x 32 x 32 x 3) as folder/NNNNN.png and folder/images.npz (key `images`),
-    the inputs clean-fid and torch-fidelity take."""
-    from PIL import Image
-
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-        raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG")
-        atomic_write_bytes(folder / f"{i:05d}.png", buffer.getvalue())
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images)
-    atomic_write_bytes(folder / "images.npz", buffer.getvalue())
-    return folder
-
-
-# ------------------------------------------------------------ classifier ----
-CLASSIFIER_FILE = "classifier.weights.h5"
-CLASSIFIER_INFO = "classifier.json"
-
-
-def build_classifier(widths: tuple[int, int, int] = (32, 64, 128)):
-    """A small CIFAR-10 classifier in the style of airbench: uint8-range RGB in, 10 logits out.
-
-    A 2x2 stem convolution, then three blocks of [3x3 conv, 2x2 max pool, batch norm, GELU,
-    3x3 conv, batch norm, GELU] (31 -> 15 -> 7 -> 3 pixels); global max pooling gives the
-    widths[-1] "features" that the classifier-FID and KID compare.
-    """
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((32, 32, 3))
-    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)  # 0..255 -> [-1, 1]
-    x = layers.Conv2D(24, 2, padding="valid")(x)  # (31, 31, 24)
-    x = layers.Activation("gelu")(x)
-    for width in widths:
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
-        x = layers.MaxPooling2D()(x)  # halves the size
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.Activation("gelu")(x)
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.Activation("gelu")(x)
-    features = layers.GlobalMaxPooling2D(name="features")(x)  # (widths[-1],)
-    logits = layers.Dense(10, name="logits")(features)
-    return keras.Model(inputs, logits, name="cifar10_classifier")
-
-
-def train_classifier(
-    train_images: np.ndarray,
-    train_labels: np.ndarray,
-    test_images: np.ndarray,
-    test_labels: np.ndarray,
-    epochs: int,
-    batch_size: int = 256,
-    seed: int = 0,
-    verbose: int = 2,
-):
-    """Train build_classifier() with SGD (Nesterov, weight decay), a one-cycle learning rate and
-    random flips and translations. Returns (model, test accuracies as classifier_accuracy gives
-    them); `verbose=2` prints each epoch."""
-    import keras
-    import tensorflow as tf
-    from keras import layers
-
-    check_positive_int("CLASSIFIER_EPOCHS", epochs)
-    keras.utils.set_random_seed(seed)
-    total = epochs * max(len(train_images) // batch_size, 1)
-
-    class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-        """Rises linearly to `peak` over `warmup` steps, then falls linearly to 0 at the end."""
-
-        def __init__(self, peak: float, warmup: int):
-            self.peak, self.warmup = peak, warmup
-
-        def __call__(self, step):
-            step = tf.cast(step, tf.float32)
-            rising = self.peak * step / self.warmup
-            falling = self.peak * tf.maximum(total - step, 0.0) / max(total - self.warmup, 1)
-            return tf.minimum(rising, falling)
-
-    augment = keras.Sequential(
-        [
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", interpolation="nearest", seed=seed),
-        ]
-    )
-    batches = (
-        tf.data.Dataset.from_tensor_slices((train_images.astype("float32"), train_labels))
-        .shuffle(len(train_images), seed=seed)
-        .batch(batch_size)
-        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    model = build_classifier()
-    model.compile(
-        optimizer=keras.optimizers.SGD(
-            OneCycle(0.1, max(total // 5, 1)), momentum=0.9, nesterov=True, weight_decay=5e-4
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=True,
-    )
-    model.fit(batches, epochs=epochs, verbose=verbose)
-    return model, classifier_accuracy(model, test_images, test_labels)
-
-
-def classifier_accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Test accuracy as the metrics use the classifier (each image and its mirror image averaged),
-    and of one view alone."""
-    _, probabilities = classifier_outputs(model, images)
-    _, single = classifier_outputs(model, images, mirror=False)
-    return {
-        "test_accuracy": round(float((probabilities.argmax(axis=1) == labels).mean()), 4),
-        "test_accuracy_single_view": round(float((single.argmax(axis=1) == labels).mean()), 4),
-    }
-
-
-def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, seed: int = 0):
-    """The evaluation classifier cached in `folder` (weights + its test accuracy), trained first
-    if the folder holds none. Returns (model, info dict)."""
-    folder = Path(folder)
-    weights, info_path = folder / CLASSIFIER_FILE, folder / CLASSIFIER_INFO
-    if weights.exists() and info_path.exists():
-        model = build_classifier()
-        model.load_weights(weights)
-        return model, json.loads(info_path.read_text())
-    train_images, train_labels = load_cifar10(data_dir, "train")
-    test_images, test_labels = load_cifar10(data_dir, "test")
-    model, accuracies = train_classifier(
-        train_images, train_labels, test_images, test_labels, epochs, seed=seed
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".tmp-classifier.weights.h5"  # Keras insists on the suffix; renamed when complete
-    model.save_weights(tmp)
-    os.replace(tmp, weights)
-    info = {
-        **accuracies,
-        "epochs": epochs,
-        "train_images": len(train_images),
-        "test_images": len(test_images),
-        "seed": seed,
-    }
-    atomic_write_json(info_path, info)
-    return model, info
-
-
-def classifier_outputs(
-    model, images: np.ndarray, batch_size: int = 500, mirror: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """(penultimate features, class probabilities) of uint8 images N x 32 x 32 x 3.
-
-    With `mirror`, each image and its left-right mirror image are both classified and their
-    features and logits averaged: CIFAR-10's classes do not change in a mirror, and the average
-    is steadier than either view (about 1.3 points more test accuracy here).
-    """
-    import keras
-
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-        raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
-    both = keras.Model(model.input, [model.get_layer("features").output, model.output])
-    views = [images, images[:, :, ::-1]] if mirror else [images]
-    features, logits = 0.0, 0.0
-    for view in views:
-        outputs = [
-            both(view[i : i + batch_size].astype("float32"), training=False)
-            for i in range(0, len(view), batch_size)
-        ]
-        features = features + np.concatenate([np.asarray(f) for f, _ in outputs]) / len(views)
-        logits = logits + np.concatenate([np.asarray(g) for _, g in outputs]).astype(np.float64) / len(views)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return features.astype(np.float64), probabilities
-
-
-# -------------------------------------------------------------- notebook ----
-NOTEBOOK = Path(__file__).resolve().with_name("dcgan_cifar10.ipynb")
-
-
-def notebook_cells(tag: str, notebook: str | Path = NOTEBOOK) -> list[str]:
-    """The sources of the notebook's code cells that carry `tag`."""
-    cells = json.loads(Path(notebook).read_text())["cells"]
-    return [
-        "".join(cell["source"])
-        for cell in cells
-        if cell["cell_type"] == "code" and tag in cell.get("metadata", {}).get("tags", [])
-    ]
-
-
-def run_cell(source: str, name: str, namespace: dict, notebook: str | Path = NOTEBOOK) -> None:
-    """Execute one cell's source in `namespace`, registered so that inspect (and so AutoGraph)
-    can read the functions it defines."""
-    import linecache
-
-    filename = f"{Path(notebook).name}:{name}"
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    exec(compile(source, filename, "exec"), namespace)
-
-
-def notebook_definitions(notebook: str | Path = NOTEBOOK, **overrides) -> dict:
-    """A namespace holding the notebook's parameters (with overrides) and every function its
-    `definitions` cells define, without running anything else."""
-    namespace: dict = {"__name__": "notebook_definitions"}
-    for source in notebook_cells("parameters", notebook):
-        run_cell(source, "parameters", namespace, notebook)
-    namespace.update(overrides)
-    for i, source in enumerate(notebook_cells("definitions", notebook)):
-        run_cell(source, f"definitions-{i}", namespace, notebook)
-    return namespace
-
-
-def export_run(
-    run_name: str,
-    count: int,
-    out: str | Path,
-    output_dir: str | Path = ".",
-    seed: int = 0,
-    class_name: str | None = None,
-) -> Path:
-    """Export `count` images of a trained run (its final generator, as the notebook samples it)
-    as out/NNNNN.png and out/images.npz, for clean-fid or torch-fidelity. A class-conditional run
-    draws every class equally often, or only `class_name` when given."""
-    check_positive_int("count", count)
-    if class_name is not None and class_name not in CIFAR10_CLASSES:
+def check_parameters(namespace: dict) -> None:
+    """Check the notebook's parameters (its UPPER_CASE names) before any work: one ParameterError
+    naming the first wrong one."""
+    for name in POSITIVE:
+        check_positive_int(name, namespace[name])
+    for name in COUNTS:
+        check_count(name, namespace[name])
+    check_precision(namespace["PRECISION"])
+    for name in ("RUN_NAME", "IMPROVED_RUN_NAME"):
+        check_run_name(namespace[name], name)
+    if namespace["IMPROVED_RUN_NAME"] == namespace["RUN_NAME"]:
         raise ParameterError(
-            f"class {class_name!r} is not a CIFAR-10 class: one of {', '.join(CIFAR10_CLASSES)}."
+            f"IMPROVED_RUN_NAME must differ from RUN_NAME ({namespace['RUN_NAME']!r}): "
+            "runs never share files."
         )
-    nb = notebook_definitions()
-    paths = nb["make_run_paths"](str(output_dir), run_name)
-    generator, config = nb["load_run_generator"](paths)
-    label = None if class_name is None else CIFAR10_CLASSES.index(class_name)
-    if label is not None and len(generator.inputs) == 1:
-        raise ParameterError(f"run {run_name!r} is not class-conditional: it cannot draw a chosen class.")
-    images = nb["generate_images"](generator, count, config["noise_dim"], seed, label)
-    return export_images(images, out)
+    for name in ("GEN_LR", "DISC_LR", "BETA_1", "BETA_2", "REAL_LABEL", "INSTANCE_NOISE"):
+        value = namespace[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ParameterError(f"{name} must be a number from 0 to 1, got {value!r}.")
 
 
-def strip_embedded_images(notebook: str | Path) -> int:
-    """Replace the images embedded in a notebook's outputs by a one-line note, in place: a run's
-    executed copy stays a readable record without megabytes of base64 (the images themselves are
-    saved files). Returns how many were removed."""
-    path = Path(notebook)
-    document = json.loads(path.read_text())
-    removed = 0
-    for cell in document["cells"]:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            images = [key for key in data if key.startswith("image/")]
-            for key in images:
-                del data[key]
-                removed += 1
-            if images:
-                data["text/plain"] = ["[image removed from this record; the run saved it as a file]"]
-    atomic_write_bytes(path, (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode())
-    return removed
+def make_run_paths(output_dir: str | Path, run_name: str) -> dict[str, Path]:
+    """Create a run's three folders (no-op if they exist) and name the files inside them."""
+    check_run_name(run_name)
+    root = Path(output_dir)
+    samples = root / "generated_samples" / run_name
+    checkpoints = root / "training_checkpoints" / run_name
+    history = root / "training_history" / run_name
+    for folder in (samples, checkpoints, history):
+        folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "samples": samples,
+        "checkpoints": checkpoints,
+        "seeds": checkpoints / "sample_seeds.npy",
+        "config": checkpoints / "run_config.json",
+        "history": history / "history.json",
+        "history_plot": history / "train_history.png",
+        "snapshots": history / "generator_snapshots",  # G every few epochs, for the metric curve
+        "gif": samples / "training_progress.gif",
+    }
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
+def remove_folder(folder: str | Path) -> None:
+    import shutil
 
-    parser = argparse.ArgumentParser(description="Commands for the runs of dcgan_cifar10.ipynb.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="write N images of a run as PNGs and an .npz (key 'images')")
-    export.add_argument("--run", required=True, help="run name, e.g. baseline or improved")
-    export.add_argument("--count", type=int, default=10_000, help="number of images (default 10000)")
-    export.add_argument("--out", required=True, help="folder to write")
-    export.add_argument("--output-dir", default=".", help="the notebook's OUTPUT_DIR (default .)")
-    export.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    export.add_argument(
-        "--class", dest="class_name", help="a class-conditional run: only this class, e.g. horse"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------ opening a run ----
+def load_or_make_seeds(path: str | Path, count: int, noise_dim: int, seed: int) -> np.ndarray:
+    """The run's fixed sample noise (count, noise_dim): loaded if saved, else made and saved."""
+    path = Path(path)
+    if path.exists():
+        seeds = np.load(path)
+        if seeds.shape != (count, noise_dim):
+            raise ParameterError(
+                f"{path} holds seeds of shape {seeds.shape}, but NOISE_DIM is {noise_dim}: "
+                "this run folder belongs to a different NOISE_DIM; use another RUN_NAME."
+            )
+        return seeds
+    seeds = np.random.default_rng(seed).standard_normal((count, noise_dim)).astype("float32")
+    atomic_write_npy(path, seeds)
+    return seeds
+
+
+def run_config(run) -> dict:
+    """The settings that shape a run's checkpoint, as its folder records them."""
+    return {
+        "noise_dim": run.settings["noise_dim"],
+        "base_filters": run.recipe["disc_filters"],
+        "precision": run.settings["precision"],
+        "recipe": run.recipe,
+    }
+
+
+def open_run(run, manager) -> None:
+    """Open a GANRun's folder for training, given its checkpoint manager: lock the folder, check
+    the run's settings against those it was made with (reading only), restore the newest readable
+    checkpoint, then record the settings and load the 16 seeds and the history so far."""
+    lock_run(run.paths["checkpoints"])  # one kernel per run: a second one stops here
+    config = run_config(run)
+    check_run_config(run.paths["config"], config)  # nothing is written before the restore
+    run.manager = manager
+    epoch = restore_checkpoint(manager.checkpoint, manager)
+    save_run_config(run.paths["config"], config)
+    run.seeds = load_or_make_seeds(run.paths["seeds"], 16, run.settings["noise_dim"], run.settings["seed"])
+    run.history = load_history(run.paths["history"], epoch)  # epochs 1..epoch
+    assert [row["epoch"] for row in run.history] == list(range(1, epoch + 1)), "history does not match"
+
+
+# ------------------------------------------------------------ during training ----
+METRIC_NAMES = ("gen_loss", "disc_loss", "real_acc", "fake_acc")
+
+
+def check_finite(metrics: np.ndarray, epoch: int, step: int) -> None:
+    """Stop training (FloatingPointError) on a NaN or infinite loss, before it is checkpointed."""
+    if not np.isfinite(metrics).all():
+        raise FloatingPointError(
+            f"non-finite loss at epoch {epoch}, step {step}: gen_loss={metrics[0]}, disc_loss={metrics[1]}. "
+            "Training stopped; the latest checkpoint holds the last good epoch."
+        )
+
+
+def report_divergence(means: dict, epoch: int) -> None:
+    """One line when an epoch's losses are finite but far beyond any working GAN's."""
+    if max(abs(means["gen_loss"]), abs(means["disc_loss"])) > 1e3:
+        print(
+            f"epoch {epoch}: the losses diverged (G {means['gen_loss']:.3g}, D {means['disc_loss']:.3g}); "
+            "training goes on, stop it to keep the last checkpoint"
+        )
+
+
+def time_left(seconds: float, steps_done: int, steps_per_epoch: int, epoch: int, epochs: int) -> str:
+    """The run's remaining time as h:mm, at the pace of this epoch's first `steps_done` steps."""
+    steps_left = steps_per_epoch - steps_done + (epochs - epoch) * steps_per_epoch
+    minutes = round(seconds / steps_done * steps_left / 60)
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def progress_text(means: np.ndarray, images_per_sec: float, left: str) -> str:
+    g_loss, d_loss, real_acc, fake_acc = means
+    return (
+        f"G {g_loss:.3f} D {d_loss:.3f} real {real_acc:.2f} fake {fake_acc:.2f} "
+        f"{images_per_sec:.0f} img/s, run left {left}"
     )
-    strip = sub.add_parser("strip-images", help="remove embedded images from executed notebooks, in place")
-    strip.add_argument("notebooks", nargs="+", help="executed .ipynb files")
-    args = parser.parse_args(argv)
-    if args.command == "strip-images":
-        for notebook in args.notebooks:
-            print(f"{notebook}: {strip_embedded_images(notebook)} images removed")
-        return
-    folder = export_run(args.run, args.count, args.out, args.output_dir, args.seed, args.class_name)
-    what = f"{args.class_name} images" if args.class_name else "images"
-    print(f"wrote {args.count} {what} of run {args.run!r} to {folder}/ (PNGs and images.npz)")
 
 
-if __name__ == "__main__":
-    main()
+def save_snapshot(generator, folder: str | Path, epoch: int, every: int) -> None:
+    """G's weights after `epoch` (batch-norm statistics included) every `every` epochs (0: never),
+    for Step 7's metric curve."""
+    if every and epoch % every == 0:
+        atomic_write_arrays(Path(folder) / f"generator_epoch_{epoch:04d}.npz", generator.get_weights())
+
+
+def checkpoint_variables(checkpoint) -> list:
+    """Every variable a run's checkpoint saves: weights, optimizer state, noise state, epoch."""
+    models = [checkpoint.generator, checkpoint.discriminator]
+    if hasattr(checkpoint, "ema_generator"):
+        models.append(checkpoint.ema_generator)
+    optimizers = (checkpoint.generator_optimizer, checkpoint.discriminator_optimizer)
+    return (
+        [v for model in models for v in model.weights]
+        + [v for optimizer in optimizers for v in optimizer.variables]
+        + [checkpoint.noise_rng.state, checkpoint.epoch]
+    )
+
+
+class saved_on_stop:  # noqa: N801 (used as a context manager, like contextlib's)
+    """`with saved_on_stop(run, save) as guard:` around a training loop that calls
+    `guard.finished(epoch)` after each epoch's hooks. If the loop stops early (KeyboardInterrupt, or
+    FloatingPointError from a non-finite loss), the state of the last finished epoch is put back
+    and saved with `save(run)` (unless that epoch's checkpoint exists), the history is cut back to
+    it, a message says how to continue, and the exception goes on."""
+
+    def __init__(self, run, save):
+        self.run, self.save = run, save
+        self.variables = checkpoint_variables(run.manager.checkpoint)
+        self.done = self.saved = run.epoch
+        self.state = None
+
+    def __enter__(self):
+        return self
+
+    def finished(self, epoch: int) -> None:
+        self.done = epoch
+        latest = self.run.manager.latest_checkpoint
+        if latest is not None and latest.endswith(f"-{epoch}"):
+            self.saved = epoch
+        else:  # keep this epoch's state, in case training stops before the next checkpoint
+            self.state = [variable.numpy() for variable in self.variables]
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if kind is None or not issubclass(kind, (KeyboardInterrupt, FloatingPointError)):
+            return False
+        if self.done > self.saved:
+            for variable, value in zip(self.variables, self.state, strict=True):
+                variable.assign(value)
+            self.save(self.run)
+        print(
+            f"Stopped in epoch {self.done + 1} ({kind.__name__}). Saved: epochs 1-{self.done}, "
+            f"checkpoint in {self.run.paths['checkpoints']}. Run the notebook again to continue "
+            f"from epoch {self.done + 1}."
+        )
+        del self.run.history[self.done :]
+        return False
+
+
+# ------------------------------------------------------------ images ----
+def read_png(path: str | Path) -> np.ndarray:
+    """A PNG file as uint8 RGB (an alpha channel dropped)."""
+    import imageio.v3 as iio
+
+    return iio.imread(path)[..., :3]
+
+
+def gif_bytes(frames: list[np.ndarray], frame_ms: int = 150) -> bytes:
+    """uint8 RGB frames as a GIF that loops forever."""
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", frames, extension=".gif", duration=frame_ms, loop=0)

@@ -20,13 +20,16 @@ Run it alone: anything else on the two cores skews the numbers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
+import json
 import os
 import sys
 import tempfile
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -37,9 +40,19 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
-from notebook_cells import load_definitions  # noqa: E402
 
+import dcgan_lesson  # noqa: E402
+import dcgan_tools as tools  # noqa: E402
 import dcgan_utils as utils  # noqa: E402
+
+
+def notebook_parameters() -> dict:
+    """The defaults of the notebook's parameters cell."""
+    cells = json.loads(tools.NOTEBOOK.read_text())["cells"]
+    (source,) = ["".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    parameters: dict = {}
+    exec(source, parameters)
+    return parameters
 
 
 def matmul_peak(dtype: tf.DType, size: int = 2048, reps: int = 8) -> float:
@@ -81,8 +94,8 @@ def model_flops(model) -> list[int]:
 def step_flops(generator, discriminator, judged_batches: int = 2) -> int:
     """FLOPs per image that one GAN train step executes. Each layer's backward pass costs its
     forward twice over: the weight gradient, and the input gradient (not needed below the first
-    layer). D judges `judged_batches` batches per image (reals and fakes; 3 with a consistency
-    loss), each forward and backward for D's loss; G's loss goes back once more through D on the
+    layer). D judges `judged_batches` batches per image (reals and fakes), each forward and
+    backward for D's loss; G's loss goes back once more through D on the
     fakes, to the images, and then through G."""
     g, d = model_flops(generator), model_flops(discriminator)
     generator_work = 2 * sum(g) + sum(g[1:])
@@ -109,7 +122,7 @@ def time_steps(step, batch: int, steps: int, repeats: int, conditional: bool = F
     return best
 
 
-def time_epoch_loop(nb, step, batch: int, steps: int, repeats: int, conditional: bool = False) -> float:
+def time_epoch_loop(nb, run, batch: int, steps: int, repeats: int, conditional: bool = False) -> float:
     """Best images/s of the notebook's train_one_epoch over `steps` batches of in-memory data."""
     pixels = np.random.default_rng(0).integers(0, 256, (steps * batch, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(steps * batch) % 10 if conditional else None
@@ -117,32 +130,26 @@ def time_epoch_loop(nb, step, batch: int, steps: int, repeats: int, conditional:
     best = 0.0
     for _ in range(repeats):
         with redirect_stdout(io.StringIO()):  # the progress bar, drawn but not shown
-            row = nb["train_one_epoch"](step, dataset, steps, 0.0, 1, 1)
+            row = nb["train_one_epoch"](run, dataset, 0.0, 1, 1)
         best = max(best, row["images_per_sec"])
     return best
 
 
-def epoch_hooks_seconds(nb, parts: dict, repeats: int) -> float:
+def epoch_hooks_seconds(nb, run, repeats: int) -> float:
     """Best seconds of what the notebook does after each epoch's batches: the 16-seed grid, the
     history graph (of 50 epochs) and a checkpoint."""
-    rows = [dict(dict.fromkeys(utils.HISTORY_KEYS, 1.0), epoch=e) for e in range(1, 51)]
     best = float("inf")
     with tempfile.TemporaryDirectory() as folder:
-        paths = nb["make_run_paths"](folder, "benchmark")
-        checkpoint, manager = nb["make_checkpoint"](
-            parts["generator"],
-            parts["discriminator"],
-            *parts["optimizers"],
-            parts["rng"],
-            paths["checkpoints"],
-        )
-        seeds = nb["load_or_make_seeds"](paths["seeds"], 16, parts["noise_dim"], 0)
-        checkpoint.epoch.assign(50)
+        run = dataclasses.replace(run, paths=utils.make_run_paths(folder, "benchmark"))
+        run.manager = nb["make_checkpoint"](run)
+        run.seeds = utils.load_or_make_seeds(run.paths["seeds"], 16, run.settings["noise_dim"], 0)
+        run.history = [dict(dict.fromkeys(utils.HISTORY_KEYS, 1.0), epoch=e) for e in range(1, 51)]
+        run.manager.checkpoint.epoch.assign(50)
         for _ in range(repeats):
             start = time.perf_counter()
-            nb["generate_and_save_images"](parts["generator"], 50, seeds, paths["samples"])
-            nb["draw_train_history"](rows, paths["history_plot"])
-            nb["save_run"](rows, paths, checkpoint, manager)
+            nb["save_sample_grids"](run, 50)
+            nb["draw_train_history"](run.history, run.paths["history_plot"])
+            nb["save_checkpoint"](run)
             best = min(best, time.perf_counter() - start)
     return best
 
@@ -210,23 +217,24 @@ def course_train_step(generator, discriminator, noise_dim: int = 100):
     return train_step
 
 
-def notebook_parts(nb, precision: str) -> dict:
-    """The notebook's baseline models, optimizers and train step in `precision`."""
-    noise_dim, filters = nb["NOISE_DIM"], nb["BASE_FILTERS"]
-    parts = {
-        "generator": nb["build_generator"](noise_dim, filters, precision),
-        "discriminator": nb["build_discriminator"](filters, precision),
-        "optimizers": nb["make_optimizers"](
-            nb["GEN_LR"], nb["DISC_LR"], nb["BETA_1"], nb["BETA_2"], precision
-        ),
-        "rng": tf.random.Generator.from_seed(0),
-        "noise_dim": noise_dim,
-    }
-    parts["step"] = nb["make_train_step"](
-        parts["generator"], parts["discriminator"], *parts["optimizers"], parts["rng"], noise_dim,
-        nb["REAL_LABEL"], nb["JIT_COMPILE"],
-    )  # fmt: skip
-    return parts
+def baseline_recipe(parameters: dict) -> dict:
+    """The notebook's baseline recipe, from its parameters (as its Step 5 cell builds it)."""
+    width = parameters["BASE_FILTERS"]
+    return {
+        "gen_filters": width, "disc_filters": width, "real_label": parameters["REAL_LABEL"],
+        "instance_noise": parameters["INSTANCE_NOISE"], "gen_lr": parameters["GEN_LR"],
+        "disc_lr": parameters["DISC_LR"], "beta_1": parameters["BETA_1"], "beta_2": parameters["BETA_2"],
+        "conditional": False, "diffaugment": False, "ema_decay": 0.0,
+    }  # fmt: skip
+
+
+def notebook_run(nb, parameters: dict, recipe: dict, precision: str):
+    """A GANRun of `recipe` in `precision` (no files), as the notebook builds it."""
+    settings = {
+        "noise_dim": parameters["NOISE_DIM"], "precision": precision, "seed": 0,
+        "jit": parameters["JIT_COMPILE"], "checkpoint_every": 5, "snapshot_every": 0,
+    }  # fmt: skip
+    return nb["build_gan_run"](recipe, {}, settings)
 
 
 def report(name: str, flops: int, step_speed: float, loop_speed: float, hooks: float, peak: float) -> None:
@@ -254,11 +262,11 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="*", help="Step 7 recipes to time (default: IMPROVED_RECIPE)")
     args = parser.parse_args()
 
-    nb = load_definitions()
+    nb, parameters = vars(dcgan_lesson), notebook_parameters()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     has_bf16 = utils.cpu_supports_bf16()
     auto = utils.choose_precision(args.precision, has_gpu, has_bf16)
-    batch, noise_dim, filters = nb["BATCH_SIZE"], nb["NOISE_DIM"], nb["BASE_FILTERS"]
+    batch, noise_dim, filters = parameters["BATCH_SIZE"], parameters["NOISE_DIM"], parameters["BASE_FILTERS"]
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, GPU: {has_gpu}")
     print(f"bf16 in CPU flags: {has_bf16}, notebook precision: {auto}")
     peaks = {"float32": matmul_peak(tf.float32), "bfloat16": matmul_peak(tf.bfloat16)}
@@ -267,50 +275,39 @@ def main() -> None:
     loops = {}  # (design, precision) -> epoch loop images/s
     for precision in dict.fromkeys(["float32", auto]):
         peak = peaks["bfloat16" if precision == "mixed_bfloat16" else "float32"]
-        parts = notebook_parts(nb, precision)
-        flops = step_flops(parts["generator"], parts["discriminator"])
-        speed = time_steps(parts["step"], batch, args.steps, args.repeats)
-        loops["notebook", precision] = time_epoch_loop(nb, parts["step"], batch, args.steps, args.repeats)
-        hooks = epoch_hooks_seconds(nb, parts, args.repeats)
-        name = f"notebook (4x4, width {filters}, batch {batch}, {precision}, XLA {nb['JIT_COMPILE']})"
+        run = notebook_run(nb, parameters, baseline_recipe(parameters), precision)
+        flops = step_flops(run.generator, run.discriminator)
+        speed = time_steps(run.train_step, batch, args.steps, args.repeats)
+        loops["notebook", precision] = time_epoch_loop(nb, run, batch, args.steps, args.repeats)
+        hooks = epoch_hooks_seconds(nb, run, args.repeats)
+        name = f"notebook (4x4, width {filters}, batch {batch}, {precision}, XLA {parameters['JIT_COMPILE']})"
         report(name, flops, speed, loops["notebook", precision], hooks, peak)
 
         course_g, course_d = course_models(precision, noise_dim)
         course_step = course_train_step(course_g, course_d, noise_dim)
         course_steps = max(2, args.steps // 2)
         speed = time_steps(course_step, 256, course_steps, args.repeats)
-        loops["course", precision] = time_epoch_loop(nb, course_step, 256, course_steps, args.repeats)
-        course_parts = dict(parts, generator=course_g)  # the course's grid; the same graph and checkpoint
-        hooks = epoch_hooks_seconds(nb, course_parts, args.repeats)
+        course_run = SimpleNamespace(train_step=course_step)
+        loops["course", precision] = time_epoch_loop(nb, course_run, 256, course_steps, args.repeats)
+        # The course's grid; the same graph and checkpoint.
+        hooks = epoch_hooks_seconds(nb, dataclasses.replace(run, generator=course_g), args.repeats)
         report(f"course (5x5, batch 256, {precision}, Adam 1e-4)", step_flops(course_g, course_d), speed,
                loops["course", precision], hooks, peak)  # fmt: skip
     for precision in dict.fromkeys(["float32", auto]):
         gain = loops["notebook", precision] / loops["course", precision]
         print(f"design gain, both in {precision} (epoch loop): {gain:.2f}x")
 
-    # Step 7's recipes, through the improved train step, against the baseline's loop in `auto`.
-    base = nb["baseline_recipe"](
-        filters,
-        nb["REAL_LABEL"],
-        nb["INSTANCE_NOISE"],
-        nb["GEN_LR"],
-        nb["DISC_LR"],
-        nb["BETA_1"],
-        nb["BETA_2"],
-    )
-    for name in args.recipes or [nb["IMPROVED_RECIPE"]]:
-        recipe = nb["make_recipe"](name, base, nb["candidate_changes"](filters))
-        g, d, ema = nb["build_gan"](recipe, noise_dim, auto, with_ema=recipe["ema_decay"] > 0)
-        opts = nb["make_optimizers"](
-            recipe["gen_lr"], recipe["disc_lr"], recipe["beta_1"], recipe["beta_2"], auto
-        )
-        parts = (recipe, g, d, *opts, tf.random.Generator.from_seed(0), noise_dim)
-        improved = nb["make_improved_train_step"](*parts, nb["JIT_COMPILE"], ema, recipe["ema_decay"])
-        judged = 3 if recipe["consistency"] else 2
+    # Step 7's recipes, through the same train step with their switches, against the baseline's loop.
+    for name in args.recipes or [parameters["IMPROVED_RECIPE"]]:
+        recipe = tools.make_recipe(name, baseline_recipe(parameters))
+        run = notebook_run(nb, parameters, recipe, auto)
         conditional = recipe["conditional"]
-        recipe_step = time_steps(improved, batch, args.steps, args.repeats, conditional)
-        recipe_loop = time_epoch_loop(nb, improved, batch, args.steps, args.repeats, conditional)
-        print(f"recipe {name} ({auto}): {step_flops(g, d, judged) / 1e6:.0f} M FLOPs per image")
+        recipe_step = time_steps(run.train_step, batch, args.steps, args.repeats, conditional)
+        recipe_loop = time_epoch_loop(nb, run, batch, args.steps, args.repeats, conditional)
+        print(
+            f"recipe {name} ({auto}): "
+            f"{step_flops(run.generator, run.discriminator) / 1e6:.0f} M FLOPs per image"
+        )
         print(f"  train_step alone: {recipe_step:.0f} images/s, epoch loop: {recipe_loop:.0f} images/s")
         print(
             f"  cost per epoch vs baseline: {loops['notebook', auto] / recipe_loop:.2f}x "

@@ -29,7 +29,41 @@ def write_fake_cifar(folder: Path, per_batch: int = 20, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def nb():
-    """The notebook's parameters and definitions, loaded once."""
-    from notebook_cells import load_definitions
+    """The notebook's `#| export` cells (dcgan_lesson.py, which a test keeps equal to them), as a
+    dict of the names they define."""
+    import dcgan_lesson
 
-    return load_definitions()
+    return vars(dcgan_lesson)
+
+
+def tiny_recipe(**changes) -> dict:
+    """The baseline's recipe at width 8 (the notebook builds it from its parameters), changed."""
+    recipe = {
+        "gen_filters": 8, "disc_filters": 8, "real_label": 0.9, "instance_noise": 0.1,
+        "gen_lr": 1e-3, "disc_lr": 1e-3, "beta_1": 0.5, "beta_2": 0.999,
+        "conditional": False, "diffaugment": False, "ema_decay": 0.0,
+    }  # fmt: skip
+    return {**recipe, **changes}
+
+
+def tiny_settings(**changes) -> dict:
+    settings = {
+        "noise_dim": 16, "precision": "float32", "seed": 0, "jit": False,
+        "checkpoint_every": 5, "snapshot_every": 0,
+    }  # fmt: skip
+    return {**settings, **changes}
+
+
+def tiny_run(
+    nb, folder: Path, name: str = "run", recipe: dict | None = None, opened: bool = False, **settings
+):
+    """A GANRun of `recipe` (tiny_recipe() by default) in folder/<output folders>/name, opened (its
+    folder locked, checkpoint restored, seeds and history loaded) when `opened`."""
+    import dcgan_utils as utils
+
+    run = nb["build_gan_run"](
+        recipe or tiny_recipe(), utils.make_run_paths(folder, name), tiny_settings(**settings)
+    )
+    if opened:
+        utils.open_run(run, nb["make_checkpoint"](run))
+    return run

@@ -1,46 +1,47 @@
-"""Run the notebook's cells in a namespace, as tests' fixtures (definitions come from dcgan_utils)."""
+"""Run the notebook's cells in a namespace, as a kernel would, for tests of the whole notebook."""
 
 from __future__ import annotations
 
 import json
+import linecache
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-import dcgan_utils as utils  # noqa: E402
-
-NOTEBOOK = utils.NOTEBOOK
+NOTEBOOK = ROOT / "dcgan_cifar10.ipynb"
 
 
-def load_definitions(**overrides) -> dict:
-    """A namespace holding the parameters (with overrides) and every function the notebook defines."""
-    return utils.notebook_definitions(NOTEBOOK, **overrides)
+def run_cell(source: str, name: str, namespace: dict) -> None:
+    """Execute one cell's source in `namespace`, registered so that inspect (and so AutoGraph) can
+    read the functions it defines."""
+    filename = f"{NOTEBOOK.name}:{name}"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)
 
 
 def signal_epochs(train_one_epoch, events: Path):
     """train_one_epoch that first writes events/started-E and, while events/hold-E exists, waits:
     a test can act at a known point of a training process, whatever the machine's speed."""
 
-    def wrapped(train_step, dataset, steps_per_epoch, instance_noise, epoch, epochs):
+    def wrapped(run, dataset, noise_std, epoch, epochs):
         (events / f"started-{epoch}").write_text("")
         while (events / f"hold-{epoch}").exists():
             time.sleep(0.05)
-        return train_one_epoch(train_step, dataset, steps_per_epoch, instance_noise, epoch, epochs)
+        return train_one_epoch(run, dataset, noise_std, epoch, epochs)
 
     return wrapped
 
 
 def run_all_cells(events: Path | None = None, **overrides) -> dict:
-    """Execute every code cell in order, as a kernel would, with the parameters overridden; with
-    `events`, every epoch signals its start there (see signal_epochs)."""
+    """Execute every code cell in order, with the parameters overridden; with `events`, every epoch
+    of the notebook's own training signals its start there (see signal_epochs)."""
     namespace: dict = {"__name__": "__main__"}
     for i, cell in enumerate(json.loads(NOTEBOOK.read_text())["cells"]):
         if cell["cell_type"] != "code":
             continue
-        utils.run_cell("".join(cell["source"]), f"cell-{i}", namespace)
+        run_cell("".join(cell["source"]), f"cell-{i}", namespace)
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             namespace.update(overrides)
         if events is not None and "train_one_epoch" in namespace and "signalled" not in namespace:

@@ -1,14 +1,18 @@
-"""The notebook's own functions, run from its definition cells on known inputs."""
+"""The notebook's own functions (its `#| export` cells, as dcgan_lesson.py) on known inputs."""
 
 import json
+import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_recipe, tiny_run
 from PIL import Image
 
+import dcgan_eval as evaluation
 import dcgan_utils as utils
 
 NOISE_DIM, FILTERS = 16, 8
@@ -81,14 +85,13 @@ def test_accuracy_uses_logit_sign(nb):
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_train_step_changes_weights_and_returns_finite_metrics(nb, models, jit):
-    generator, discriminator = models
-    gen_opt, disc_opt = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
-    rng = tf.random.Generator.from_seed(0)
-    step = nb["make_train_step"](generator, discriminator, gen_opt, disc_opt, rng, NOISE_DIM, 0.9, jit)
+def test_train_step_changes_weights_and_returns_finite_metrics(nb, tmp_path, jit):
+    run = tiny_run(nb, tmp_path, jit=jit)
+    generator, discriminator = run.generator, run.discriminator
+    gen_opt, disc_opt = run.generator_optimizer, run.discriminator_optimizer
     before_g = [w.numpy().copy() for w in generator.trainable_weights]
     before_d = [w.numpy().copy() for w in discriminator.trainable_weights]
-    metrics = step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.1)).numpy()
+    metrics = run.train_step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.1)).numpy()
     assert metrics.shape == (4,) and np.isfinite(metrics).all()
     assert 0 <= metrics[2] <= 1 and 0 <= metrics[3] <= 1
     assert all(
@@ -102,26 +105,27 @@ def test_train_step_changes_weights_and_returns_finite_metrics(nb, models, jit):
 
 
 def test_mixed_float16_uses_loss_scaling(nb):
-    gen_opt, _ = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "mixed_float16")
+    gen_opt = nb["make_optimizer"](1e-3, 0.5, 0.999, "mixed_float16")
     assert float(gen_opt.scale_loss(tf.constant(1.0))) > 1.0
-    plain, _ = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
+    plain = nb["make_optimizer"](1e-3, 0.5, 0.999, "float32")
     assert float(plain.scale_loss(tf.constant(1.0))) == 1.0
 
 
-def test_seeds_are_made_once_and_reused(nb, tmp_path):
+def test_seeds_are_made_once_and_reused(tmp_path):
     path = tmp_path / "seeds.npy"
-    first = nb["load_or_make_seeds"](path, 16, NOISE_DIM, seed=1)
-    again = nb["load_or_make_seeds"](path, 16, NOISE_DIM, seed=999)  # the saved ones win
+    first = utils.load_or_make_seeds(path, 16, NOISE_DIM, seed=1)
+    again = utils.load_or_make_seeds(path, 16, NOISE_DIM, seed=999)  # the saved ones win
     assert first.shape == (16, NOISE_DIM) and np.array_equal(first, again)
     with pytest.raises(utils.ParameterError, match="NOISE_DIM"):
-        nb["load_or_make_seeds"](path, 16, NOISE_DIM + 1, seed=1)
+        utils.load_or_make_seeds(path, 16, NOISE_DIM + 1, seed=1)
 
 
-def test_sample_grid_is_an_rgb_image_named_by_epoch(nb, models, tmp_path):
-    generator, _ = models
-    seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
-    path = nb["generate_and_save_images"](generator, 7, seeds, tmp_path)
-    assert path.name == "epoch_0007.png"
+def test_sample_grid_is_an_rgb_image_named_by_epoch(nb, tmp_path):
+    run = tiny_run(nb, tmp_path)
+    run.seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
+    path = nb["save_sample_grids"](run, 7)
+    assert path == run.paths["samples"] / "epoch_0007.png"
+    assert not (run.paths["samples"] / "classes").exists()  # an unconditional G draws no class grid
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB"))
     assert pixels.shape[0] > 200 and pixels.shape[1] > 200
@@ -139,26 +143,23 @@ def test_history_plot_and_gif(nb, tmp_path):
         assert image.format == "PNG" and image.width > 500
     for e in (1, 2, 3):
         Image.new("RGB", (40, 40), (80 * e, 0, 0)).save(tmp_path / f"epoch_{e:04d}.png")
-    gif = nb["make_gif"](tmp_path, tmp_path / "progress.gif", 3)
+    gif = nb["make_gif"](tmp_path, 3)
+    assert gif == tmp_path / "training_progress.gif"
     with Image.open(gif) as image:
         assert image.n_frames == 3 and image.info.get("loop") == 0
 
 
 RESTORE_SCRIPT = """
-import json, sys
-import numpy as np, tensorflow as tf
+import sys
+import numpy as np
 sys.path[:0] = {paths!r}
-from notebook_cells import load_definitions
-nb = load_definitions()
-g = nb["build_generator"]({noise_dim}, {filters}, "float32")
-d = nb["build_discriminator"]({filters}, "float32")
-go, do = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
-rng = tf.random.Generator.from_seed(12345)  # a different seed: the restore must overwrite it
-ckpt, manager = nb["make_checkpoint"](g, d, go, do, rng, {ckpt_dir!r})
-epoch = nb["restore_latest"](ckpt, manager)
-np.savez({out!r}, epoch=epoch, g_iter=int(go.iterations), d_iter=int(do.iterations),
-         rng_state=rng.state.numpy(),
-         seeds=nb["load_or_make_seeds"](__import__("pathlib").Path({seeds!r}), 16, {noise_dim}, 0),
+import dcgan_lesson as nb
+from conftest import tiny_run
+# Built with another seed: the restore must overwrite weights, optimizer state and noise state.
+run = tiny_run(vars(nb), __import__("pathlib").Path({folder!r}), opened=True, seed=12345)
+g, d, go, do = run.generator, run.discriminator, run.generator_optimizer, run.discriminator_optimizer
+np.savez({out!r}, epoch=run.epoch, history=len(run.history), g_iter=int(go.iterations),
+         d_iter=int(do.iterations), rng_state=run.noise_rng.state.numpy(), seeds=run.seeds,
          **{{f"g{{i}}": w.numpy() for i, w in enumerate(g.weights)}},
          **{{f"d{{i}}": w.numpy() for i, w in enumerate(d.weights)}},
          **{{f"go{{i}}": v.numpy() for i, v in enumerate(go.variables)}},
@@ -166,36 +167,30 @@ np.savez({out!r}, epoch=epoch, g_iter=int(go.iterations), d_iter=int(do.iteratio
 """
 
 
-def test_checkpoint_restores_everything_in_a_new_process(nb, models, tmp_path):
+def test_checkpoint_restores_everything_in_a_new_process(nb, tmp_path):
     from conftest import ROOT
 
-    generator, discriminator = models
-    gen_opt, disc_opt = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
-    rng = tf.random.Generator.from_seed(7)
-    ckpt, manager = nb["make_checkpoint"](generator, discriminator, gen_opt, disc_opt, rng, tmp_path / "ckpt")
-    assert nb["restore_latest"](ckpt, manager) == 0  # nothing saved yet
-    step = nb["make_train_step"](generator, discriminator, gen_opt, disc_opt, rng, NOISE_DIM, 0.9, False)
+    run = tiny_run(nb, tmp_path, opened=True, seed=7)
+    assert run.epoch == 0 and run.history == []  # nothing saved yet
     for _ in range(3):
-        step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.05))
-    seeds = nb["load_or_make_seeds"](tmp_path / "seeds.npy", 16, NOISE_DIM, seed=3)
-    ckpt.epoch.assign(4)
-    manager.save(checkpoint_number=4)
+        run.train_step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.05))
+    run.history = [{"epoch": e, "gen_loss": 1.0} for e in range(1, 5)]
+    run.manager.checkpoint.epoch.assign(4)
+    nb["save_checkpoint"](run)
+    generator, discriminator = run.generator, run.discriminator
+    gen_opt, disc_opt = run.generator_optimizer, run.discriminator_optimizer
 
-    out = tmp_path / "restored.npz"
-    script = RESTORE_SCRIPT.format(
-        paths=[str(ROOT), str(ROOT / "tests")],
-        noise_dim=NOISE_DIM,
-        filters=FILTERS,
-        ckpt_dir=str(tmp_path / "ckpt"),
-        seeds=str(tmp_path / "seeds.npy"),
-        out=str(out),
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    out, copy = tmp_path / "restored.npz", tmp_path / "copy"  # a copy: this process holds the run's lock
+    for folder in ("training_checkpoints", "training_history"):
+        shutil.copytree(tmp_path / folder, copy / folder)
+    script = RESTORE_SCRIPT.format(paths=[str(ROOT), str(ROOT / "tests")], folder=str(copy), out=str(out))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
     restored = np.load(out)
-    assert int(restored["epoch"]) == 4
+    assert int(restored["epoch"]) == 4 and int(restored["history"]) == 4
     assert int(restored["g_iter"]) == int(restored["d_iter"]) == 3
-    assert np.array_equal(restored["rng_state"], rng.state.numpy())
-    assert np.array_equal(restored["seeds"], seeds)
+    assert np.array_equal(restored["rng_state"], run.noise_rng.state.numpy())
+    assert np.array_equal(restored["seeds"], run.seeds)
     for prefix, values in [
         ("g", generator.weights),  # BN moving statistics included
         ("d", discriminator.weights),
@@ -218,43 +213,45 @@ def test_train_stops_at_once_on_a_non_finite_loss(nb, tmp_path):
 
     dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([6, 32, 32, 3])).batch(2)
     with pytest.raises(FloatingPointError, match="epoch 3, step 2"):
-        nb["train_one_epoch"](exploding_step, dataset, 3, 0.0, 3, 5)
+        nb["train_one_epoch"](SimpleNamespace(train_step=exploding_step), dataset, 0.0, 3, 5)
     assert len(calls) == 2
 
 
-def test_run_config_is_json(nb, tmp_path):
-    paths = nb["make_run_paths"](str(tmp_path), "demo")
+def test_run_config_is_json(tmp_path):
+    paths = utils.make_run_paths(str(tmp_path), "demo")
     assert all(paths[k].is_dir() for k in ("samples", "checkpoints"))
     assert paths["samples"] == tmp_path / "generated_samples" / "demo"
     utils.save_run_config(paths["config"], {"noise_dim": 1})
     assert json.loads(paths["config"].read_text()) == {"noise_dim": 1}
 
 
-def test_time_left_counts_this_epoch_and_the_ones_to_come(nb):
+def test_time_left_counts_this_epoch_and_the_ones_to_come():
     # 100 steps an epoch; 25 steps of epoch 3 of 10 took 50 s: 2 s a step, 75 + 7 * 100 steps left.
-    assert nb["time_left"](50.0, 25, 100, 3, 10) == "0:26"
-    assert nb["time_left"](3600.0, 100, 100, 1, 3) == "2:00"  # an hour an epoch, two epochs to come
-    assert nb["time_left"](10.0, 100, 100, 5, 5) == "0:00"  # the last step of the run
+    assert utils.time_left(50.0, 25, 100, 3, 10) == "0:26"
+    assert utils.time_left(3600.0, 100, 100, 1, 3) == "2:00"  # an hour an epoch, two epochs to come
+    assert utils.time_left(10.0, 100, 100, 5, 5) == "0:00"  # the last step of the run
 
 
 def test_class_grid_draws_one_row_per_class_from_the_first_ten_seeds(nb, tmp_path):
-    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "float32")
-    seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
-    path = nb["generate_and_save_class_grid"](generator, 7, seeds, tmp_path)
-    assert path == tmp_path / "classes" / "epoch_0007.png"
+    run = tiny_run(nb, tmp_path, recipe=tiny_recipe(conditional=True))
+    run.seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
+    nb["save_sample_grids"](run, 7)
+    path = run.paths["samples"] / "classes" / "epoch_0007.png"
     with Image.open(path) as image:
         assert image.mode in ("RGB", "RGBA") and image.size[0] > 400
+    with Image.open(run.paths["samples"] / "epoch_0007.png") as grid:  # the 16 seeds too, as always
+        assert grid.size == (288, 309)  # the size of every committed grid: GIF frames stay equal
 
 
 def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
     path = tmp_path / "history.json"
     utils.save_history(path, [{"epoch": e, "fake_acc": 1.0 - 0.01 * e} for e in range(1, 21)])
-    trend = nb["fake_accuracy_trend"](utils.load_history(path))
+    trend = evaluation.fake_accuracy_trend(utils.load_history(path))
     assert trend["slope_per_10_epochs"] == pytest.approx(-0.1)
     assert trend["last_10_mean"] == pytest.approx(1.0 - 0.155)  # epochs 11-20
     rows = utils.load_history(path)
     rows[-1]["fake_acc"] = 0.0  # the file changes, so does the number
     utils.save_history(path, rows)
-    changed = nb["fake_accuracy_trend"](utils.load_history(path))
+    changed = evaluation.fake_accuracy_trend(utils.load_history(path))
     assert changed["last_10_mean"] == pytest.approx(1.0 - 0.155 - 0.8 / 10)  # epoch 20 was 0.8
     assert changed["slope_per_10_epochs"] < trend["slope_per_10_epochs"]

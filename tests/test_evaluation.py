@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import dcgan_utils as utils
+import dcgan_eval as evaluation
+import dcgan_tools as tools
 
 
 @pytest.fixture
@@ -15,62 +16,62 @@ def features():
 
 def test_frechet_distance_is_zero_for_identical_sets_and_grows_with_a_shift(features):
     a, b = features
-    assert utils.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
-    near = utils.frechet_distance(a, b)  # two samples of one Gaussian: small
+    assert evaluation.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    near = evaluation.frechet_distance(a, b)  # two samples of one Gaussian: small
     assert near < 0.05
-    shifted = [utils.frechet_distance(a, b + shift) for shift in (0.5, 1.0, 2.0)]
+    shifted = [evaluation.frechet_distance(a, b + shift) for shift in (0.5, 1.0, 2.0)]
     # Shifting every one of 8 dimensions by s adds 8 s^2.
     for distance, shift in zip(shifted, (0.5, 1.0, 2.0), strict=True):
         assert distance == pytest.approx(near + 8 * shift**2, rel=0.05)
-    assert utils.frechet_distance(a, b * 2) == pytest.approx(8.0, rel=0.05)  # std 2: (2 - 1)^2 per dim
+    assert evaluation.frechet_distance(a, b * 2) == pytest.approx(8.0, rel=0.05)  # std 2: (2 - 1)^2 per dim
 
 
 def test_frechet_distance_of_known_gaussians():
     rng = np.random.default_rng(1)
     a = rng.standard_normal((20000, 2))
     b = rng.standard_normal((20000, 2)) * 3  # cov 9 I: (3 - 1)^2 per dimension
-    assert utils.frechet_distance(a, b) == pytest.approx(8.0, rel=0.05)
+    assert evaluation.frechet_distance(a, b) == pytest.approx(8.0, rel=0.05)
 
 
 def test_kernel_distance_is_about_zero_for_one_distribution_and_grows(features):
     a, b = features
-    same, spread = utils.kernel_distance(a, b, subsets=5, subset_size=500)
+    same, spread = evaluation.kernel_distance(a, b, subsets=5, subset_size=500)
     assert abs(same) < 3 * spread + 1e-3
-    far, _ = utils.kernel_distance(a, b + 1.0, subsets=5, subset_size=500)
-    farther, _ = utils.kernel_distance(a, b + 2.0, subsets=5, subset_size=500)
+    far, _ = evaluation.kernel_distance(a, b + 1.0, subsets=5, subset_size=500)
+    farther, _ = evaluation.kernel_distance(a, b + 2.0, subsets=5, subset_size=500)
     assert 0.01 < far < farther
 
 
 def test_classifier_score_bounds():
     one_hot = np.eye(10)[np.arange(1000) % 10]  # sure of every image, classes balanced
-    assert utils.classifier_score(one_hot) == pytest.approx(10.0, rel=1e-6)
-    assert utils.classifier_score(np.full((100, 10), 0.1)) == pytest.approx(1.0)  # unsure of all
-    assert utils.classifier_score(np.eye(10)[np.zeros(100, int)]) == pytest.approx(1.0)  # one class
+    assert evaluation.classifier_score(one_hot) == pytest.approx(10.0, rel=1e-6)
+    assert evaluation.classifier_score(np.full((100, 10), 0.1)) == pytest.approx(1.0)  # unsure of all
+    assert evaluation.classifier_score(np.eye(10)[np.zeros(100, int)]) == pytest.approx(1.0)  # one class
 
 
 def test_confident_share_and_class_histogram():
     probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.3, 0.7]])
-    assert utils.confident_share(probs, 0.9) == 0.5
-    assert utils.class_histogram(probs).tolist() == [2, 2]
-    assert utils.class_histogram(np.eye(3)[[2, 2]]).tolist() == [0, 0, 2]
+    assert evaluation.confident_share(probs, 0.9) == 0.5
+    assert evaluation.class_histogram(probs).tolist() == [2, 2]
+    assert evaluation.class_histogram(np.eye(3)[[2, 2]]).tolist() == [0, 0, 2]
 
 
 def test_export_images_writes_pngs_and_npz(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    folder = utils.export_images(images, tmp_path / "export")
+    folder = tools.export_images(images, tmp_path / "export")
     assert sorted(p.name for p in folder.iterdir()) == ["00000.png", "00001.png", "00002.png", "images.npz"]
     with Image.open(folder / "00001.png") as png:
         assert np.array_equal(np.asarray(png), images[1])
     with np.load(folder / "images.npz") as saved:
         assert saved["images"].dtype == np.uint8 and np.array_equal(saved["images"], images)
     with pytest.raises(ValueError, match="uint8"):
-        utils.export_images(images.astype(np.float32), tmp_path / "bad")
+        tools.export_images(images.astype(np.float32), tmp_path / "bad")
 
 
 def test_effective_classes():
-    assert utils.effective_classes([5] * 10) == pytest.approx(10.0)
-    assert utils.effective_classes([0, 7, 0]) == pytest.approx(1.0)
-    assert utils.effective_classes([1, 1, 0, 0]) == pytest.approx(2.0)
+    assert evaluation.effective_classes([5] * 10) == pytest.approx(10.0)
+    assert evaluation.effective_classes([0, 7, 0]) == pytest.approx(1.0)
+    assert evaluation.effective_classes([1, 1, 0, 0]) == pytest.approx(2.0)
 
 
 def solid_colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,23 +89,23 @@ def solid_colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_classifier_learns_a_separable_task_and_gives_features_and_probabilities():
     train_x, train_y = solid_colour_images(480, seed=0)
     test_x, test_y = solid_colour_images(100, seed=1)
-    model, accuracies = utils.train_classifier(
+    model, accuracies = evaluation.train_classifier(
         train_x, train_y, test_x, test_y, epochs=10, batch_size=24, verbose=0
     )
     assert accuracies["test_accuracy"] > 0.8 and accuracies["test_accuracy_single_view"] > 0.8
-    features, probabilities = utils.classifier_outputs(model, test_x, batch_size=30)
+    features, probabilities = evaluation.classifier_outputs(model, test_x, batch_size=30)
     assert features.shape == (100, 128) and probabilities.shape == (100, 10)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     assert (probabilities.argmax(axis=1) == test_y).mean() == pytest.approx(accuracies["test_accuracy"])
     # The mirror view is averaged in: an image and its mirror image get the same outputs.
-    mirrored = utils.classifier_outputs(model, test_x[:, :, ::-1].copy())
+    mirrored = evaluation.classifier_outputs(model, test_x[:, :, ::-1].copy())
     assert np.allclose(mirrored[0], features, atol=1e-4) and np.allclose(
         mirrored[1], probabilities, atol=1e-6
     )
-    single = utils.classifier_outputs(model, test_x, mirror=False)[1]
+    single = evaluation.classifier_outputs(model, test_x, mirror=False)[1]
     assert (single.argmax(axis=1) == test_y).mean() == pytest.approx(accuracies["test_accuracy_single_view"])
     with pytest.raises(ValueError, match="uint8"):
-        utils.classifier_outputs(model, test_x.astype("float32"))
+        evaluation.classifier_outputs(model, test_x.astype("float32"))
 
 
 def test_classifier_is_trained_once_then_loaded_from_its_cache(tmp_path):
@@ -112,15 +113,19 @@ def test_classifier_is_trained_once_then_loaded_from_its_cache(tmp_path):
 
     data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
     folder = tmp_path / "classifier"
-    model, info = utils.load_or_train_classifier(folder, str(data), epochs=1)
+    model, info = evaluation.load_or_train_classifier(folder, str(data), epochs=1)
     assert info["epochs"] == 1 and info["train_images"] == 100 and 0 <= info["test_accuracy"] <= 1
-    weights = (folder / utils.CLASSIFIER_FILE).read_bytes()
+    weights = (folder / evaluation.CLASSIFIER_FILE).read_bytes()
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     # The second call needs no data: it loads the cached weights, which give the same outputs.
-    again, info_again = utils.load_or_train_classifier(folder, str(tmp_path / "absent"), epochs=5)
-    assert info_again == info and (folder / utils.CLASSIFIER_FILE).read_bytes() == weights
-    assert np.allclose(utils.classifier_outputs(again, images)[1], utils.classifier_outputs(model, images)[1])
-    assert sorted(p.name for p in folder.iterdir()) == sorted([utils.CLASSIFIER_FILE, utils.CLASSIFIER_INFO])
+    again, info_again = evaluation.load_or_train_classifier(folder, str(tmp_path / "absent"), epochs=5)
+    assert info_again == info and (folder / evaluation.CLASSIFIER_FILE).read_bytes() == weights
+    assert np.allclose(
+        evaluation.classifier_outputs(again, images)[1], evaluation.classifier_outputs(model, images)[1]
+    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [evaluation.CLASSIFIER_FILE, evaluation.CLASSIFIER_INFO]
+    )
 
 
 def test_bootstrap_of_the_fid_on_known_cases():
@@ -128,28 +133,28 @@ def test_bootstrap_of_the_fid_on_known_cases():
     reference = rng.standard_normal((4000, 3))
     # A set of one repeated point: every resample is the same set, so every FID is the same.
     point = np.tile([[1.0, 2.0, 2.0]], (50, 1))
-    draws = utils.bootstrap_fids(point, reference, draws=20, seed=1)
-    assert np.allclose(draws, utils.frechet_distance(point, reference))
+    draws = evaluation.bootstrap_fids(point, reference, draws=20, seed=1)
+    assert np.allclose(draws, evaluation.frechet_distance(point, reference))
     # A shifted Gaussian sample: the interval holds the point estimate, and shrinks with more images.
     widths = []
     for count in (200, 3200):
         sample = rng.standard_normal((count, 3)) + [2.0, 0.0, 0.0]  # FID about 4
-        draws = utils.bootstrap_fids(sample, reference, draws=200, seed=2)
-        low, high = utils.percentile_interval(draws)
-        assert low < utils.frechet_distance(sample, reference) < high and low < 4.0 < high + 0.5
+        draws = evaluation.bootstrap_fids(sample, reference, draws=200, seed=2)
+        low, high = evaluation.percentile_interval(draws)
+        assert low < evaluation.frechet_distance(sample, reference) < high and low < 4.0 < high + 0.5
         widths.append(high - low)
     assert widths[1] < widths[0] / 2  # about 1/sqrt(16) = 1/4 of it
-    assert utils.percentile_interval(np.arange(101), 0.9) == pytest.approx((5.0, 95.0))
+    assert evaluation.percentile_interval(np.arange(101), 0.9) == pytest.approx((5.0, 95.0))
 
 
 def test_nearest_neighbours_on_a_known_case():
     references = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     queries = np.array([[1.0, 1.0], [9.0, 0.5], [0.0, 13.0], [10.0, 0.0]])
-    indices, distances = utils.nearest_neighbours(queries, references, chunk=3)  # two chunks
+    indices, distances = evaluation.nearest_neighbours(queries, references, chunk=3)  # two chunks
     assert indices.tolist() == [0, 1, 2, 1]
     assert np.allclose(distances, [np.sqrt(2), np.sqrt(1.25), 3.0, 0.0])
     rng = np.random.default_rng(0)
     many, pool = rng.standard_normal((50, 8)), rng.standard_normal((300, 8))
     brute = np.linalg.norm(many[:, None] - pool[None], axis=2)
-    indices, distances = utils.nearest_neighbours(many, pool, chunk=16)
+    indices, distances = evaluation.nearest_neighbours(many, pool, chunk=16)
     assert (indices == brute.argmin(axis=1)).all() and np.allclose(distances, brute.min(axis=1))

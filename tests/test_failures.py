@@ -6,11 +6,12 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT, write_fake_cifar
+from conftest import ROOT, tiny_run, write_fake_cifar
 from notebook_cells import run_all_cells
 from PIL import Image
 
@@ -67,35 +68,17 @@ def wait_for(condition, timeout=180):
 # ------------------------------------------------------------ stopping early ----
 @pytest.fixture
 def small_run(nb, tmp_path):
-    """Models, checkpoint and data of a tiny run, wired as the notebook wires them."""
-    generator = nb["build_generator"](16, 8, "float32")
-    discriminator = nb["build_discriminator"](8, "float32")
-    gen_opt, disc_opt = nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32")
-    rng = tf.random.Generator.from_seed(0)
-    paths = nb["make_run_paths"](str(tmp_path), "stop")
-    checkpoint, manager = nb["make_checkpoint"](
-        generator, discriminator, gen_opt, disc_opt, rng, paths["checkpoints"]
-    )
-    step = nb["make_train_step"](generator, discriminator, gen_opt, disc_opt, rng, 16, 0.9, False)
+    """A tiny opened run (noise 16, width 8, checkpoints every 5 epochs) and 4 batches of 8 images."""
+    run = tiny_run(nb, tmp_path, "stop", opened=True)
     images = np.random.default_rng(0).uniform(-1, 1, (32, 32, 32, 3)).astype("float32")
-    dataset = nb["make_dataset"](images, 8, seed=0)
-    seeds = nb["load_or_make_seeds"](paths["seeds"], 16, 16, 0)
-    return {
-        "generator": generator,
-        "checkpoint": checkpoint,
-        "manager": manager,
-        "step": step,
-        "dataset": dataset,
-        "seeds": seeds,
-        "paths": paths,
-        "make": lambda: nb["make_checkpoint"](
-            nb["build_generator"](16, 8, "float32"),
-            nb["build_discriminator"](8, "float32"),
-            *nb["make_optimizers"](1e-3, 1e-3, 0.5, 0.999, "float32"),
-            tf.random.Generator.from_seed(99),
-            paths["checkpoints"],
-        ),
-    }
+    return run, nb["make_dataset"](images, 8, seed=0)
+
+
+def restored_epoch(nb, run):
+    """Fresh models (another seed) restored from the run's folder: (their run, the epoch restored)."""
+    fresh = tiny_run(nb, run.paths["checkpoints"].parents[1], "stop", seed=99)
+    manager = nb["make_checkpoint"](fresh)
+    return fresh, utils.restore_checkpoint(manager.checkpoint, manager)
 
 
 def failing_step(real_step, generator, fail_at_call, failure):
@@ -118,29 +101,25 @@ def failing_step(real_step, generator, fail_at_call, failure):
 
 @pytest.mark.parametrize("failure, error", [("interrupt", KeyboardInterrupt), ("nan", FloatingPointError)])
 def test_stopping_mid_epoch_saves_the_last_finished_epoch(nb, small_run, failure, error, capsys):
-    run = small_run
+    run, dataset = small_run
     # 4 steps an epoch; the 2nd step of epoch 3 fails; checkpoints would come only every 5 epochs.
-    step, state = failing_step(run["step"], run["generator"], 4 * 2 + 2, failure)
-    history = []
+    run.train_step, state = failing_step(run.train_step, run.generator, 4 * 2 + 2, failure)
     with pytest.raises(error):
-        nb["train"](
-            step, run["dataset"], 4, run["generator"], run["checkpoint"], run["manager"], history,
-            run["seeds"], run["paths"], 6, 5, 0.1, show=False,
-        )  # fmt: skip
+        nb["train"](run, dataset, 6)
     assert "Stopped in epoch 3" in capsys.readouterr().out
-    assert [row["epoch"] for row in history] == [1, 2]
-    assert [row["epoch"] for row in utils.load_history(run["paths"]["history"])] == [1, 2]
+    assert [row["epoch"] for row in run.history] == [1, 2] and run.epoch == 2
+    assert [row["epoch"] for row in utils.load_history(run.paths["history"])] == [1, 2]
     # Fresh models restore epoch 2 exactly: the weights G had when epoch 2 ended, not the ones
     # that epoch 3's first step made.
-    checkpoint, manager = run["make"]()
-    assert nb["restore_latest"](checkpoint, manager) == 2
-    restored = [w.numpy() for w in checkpoint.generator.weights]
+    fresh, epoch = restored_epoch(nb, run)
+    assert epoch == 2
+    restored = [w.numpy() for w in fresh.generator.weights]
     for got, expected in zip(restored, state["weights_at_end_of_last_epoch"], strict=True):
         assert np.array_equal(got, expected)
     # The kernel's own G was rolled back to that state too, before it was saved.
-    for got, live in zip(restored, run["generator"].weights, strict=True):
+    for got, live in zip(restored, run.generator.weights, strict=True):
         assert np.array_equal(got, live.numpy())
-    assert len(list(run["paths"]["samples"].glob("epoch_*.png"))) == 2
+    assert len(list(run.paths["samples"].glob("epoch_*.png"))) == 2
 
 
 def process_run_params(tmp_path, **params) -> tuple[dict, object]:
@@ -343,48 +322,43 @@ def test_runs_with_different_names_do_not_touch_each_other(finished_run):
 
 
 # ---------------------------------------------------------------- damaged files ----
-def _train_two_checkpointed_epochs(nb, run):
+def _train_two_checkpointed_epochs(nb, small_run):
     """Epochs 1 and 2 of the small run, each checkpointed; the two latest checkpoints are kept."""
-    history = nb["train"](
-        run["step"], run["dataset"], 4, run["generator"], run["checkpoint"], run["manager"], [],
-        run["seeds"], run["paths"], 2, 1, 0.1, show=False,
-    )  # fmt: skip
-    assert sorted(p.name for p in run["paths"]["checkpoints"].glob("ckpt-*.index")) == [
+    run, dataset = small_run
+    run.settings["checkpoint_every"] = 1
+    nb["train"](run, dataset, 2)
+    assert sorted(p.name for p in run.paths["checkpoints"].glob("ckpt-*.index")) == [
         "ckpt-1.index",
         "ckpt-2.index",
     ]
-    return history
+    return run
 
 
 def test_a_damaged_latest_checkpoint_resumes_from_the_previous_one(nb, small_run, capsys):
-    run = small_run
-    _train_two_checkpointed_epochs(nb, run)
-    (data,) = run["paths"]["checkpoints"].glob("ckpt-2.data-*")
+    run = _train_two_checkpointed_epochs(nb, small_run)
+    (data,) = run.paths["checkpoints"].glob("ckpt-2.data-*")
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # cut short, as a full disk leaves it
     capsys.readouterr()  # the training's own progress lines
-    checkpoint, manager = run["make"]()
-    assert nb["restore_latest"](checkpoint, manager) == 1
+    _, epoch = restored_epoch(nb, run)
+    assert epoch == 1
     printed = capsys.readouterr().out
-    assert f"The checkpoint {run['paths']['checkpoints'] / 'ckpt-2'} cannot be read" in printed
+    assert f"The checkpoint {run.paths['checkpoints'] / 'ckpt-2'} cannot be read" in printed
     assert "resuming from" in printed and printed.count("\n") == 1
     # The history is cut back to the restored epoch, as after a kill.
-    assert [row["epoch"] for row in utils.load_history(run["paths"]["history"], 1)] == [1]
+    assert [row["epoch"] for row in utils.load_history(run.paths["history"], 1)] == [1]
 
 
 def test_a_damaged_only_checkpoint_is_named_and_nothing_is_restored(nb, small_run):
-    run = small_run
-    _train_two_checkpointed_epochs(nb, run)
-    for data in run["paths"]["checkpoints"].glob("ckpt-*.data-*"):
+    run = _train_two_checkpointed_epochs(nb, small_run)
+    for data in run.paths["checkpoints"].glob("ckpt-*.data-*"):
         data.write_bytes(b"")
-    checkpoint, manager = run["make"]()
     with pytest.raises(utils.ParameterError, match="ckpt-1 cannot be read .* no earlier one"):
-        nb["restore_latest"](checkpoint, manager)
+        restored_epoch(nb, run)
 
 
 def test_a_damaged_history_is_named_and_deleting_it_continues(nb, small_run, capsys):
-    run = small_run
-    _train_two_checkpointed_epochs(nb, run)
-    path = run["paths"]["history"]
+    run = _train_two_checkpointed_epochs(nb, small_run)
+    path = run.paths["history"]
     path.write_text(path.read_text()[:40])  # truncated JSON
     with pytest.raises(utils.ParameterError, match=r"history file .* is damaged .* \(epochs 1-2\) is intact"):
         utils.load_history(path, 2)
@@ -392,7 +366,7 @@ def test_a_damaged_history_is_named_and_deleting_it_continues(nb, small_run, cap
     history = utils.load_history(path, 2)
     assert [row["epoch"] for row in history] == [1, 2] and all(row["missing"] for row in history)
     assert np.isnan(history[0]["gen_loss"]) and "epochs 1-2 are missing" in capsys.readouterr().out
-    nb["draw_train_history"](history, run["paths"]["history_plot"])  # the graph draws, with a gap
+    nb["draw_train_history"](history, run.paths["history_plot"])  # the graph draws, with a gap
 
 
 def test_exploding_but_finite_losses_are_reported_and_training_goes_on(nb, capsys):
@@ -400,7 +374,8 @@ def test_exploding_but_finite_losses_are_reported_and_training_goes_on(nb, capsy
         return tf.constant([1e17, 3e16, 0.5, 0.5])
 
     images = np.zeros((8, 32, 32, 3), "float32")
-    row = nb["train_one_epoch"](exploding_step, nb["make_dataset"](images, 4, 0), 2, 0.0, 7, 9)
+    run = SimpleNamespace(train_step=exploding_step)
+    row = nb["train_one_epoch"](run, nb["make_dataset"](images, 4, 0), 0.0, 7, 9)
     assert row["gen_loss"] == pytest.approx(1e17)
     assert "epoch 7: the losses diverged (G 1e+17, D 3e+16); training goes on" in capsys.readouterr().out
 

@@ -1,5 +1,6 @@
 """ruff keeps the notebook, the module, the tests and the benchmark clean and formatted."""
 
+import json
 import subprocess
 import sys
 
@@ -27,9 +28,8 @@ def test_papermill_parses_every_parameter_with_its_type_and_default():
 
     from notebook_cells import NOTEBOOK
 
-    import dcgan_utils as utils
-
-    (source,) = utils.notebook_cells("parameters", NOTEBOOK)
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    (source,) = ["".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", [])]
     declared = re.findall(r"^(\w+): (\w+) = (.+?)(?:  #.*)?$", source, flags=re.MULTILINE)
     assert len(declared) == len([line for line in source.splitlines() if re.match(r"^\w+\s*[:=]", line)])
     helped = subprocess.run(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import write_fake_cifar
 
+import dcgan_tools as tools
 import dcgan_utils as utils
 
 
@@ -98,10 +99,10 @@ def test_precision_choice():
 def test_run_precision_keeps_a_saved_run_s_own(tmp_path):
     config = tmp_path / "run_config.json"
     machine_choice = utils.choose_precision("auto", False, utils.cpu_supports_bf16())
-    assert utils.run_precision("auto", config, has_gpu=False) == machine_choice  # a new run
+    assert utils.run_precision("auto", config, gpu=False) == machine_choice  # a new run
     utils.atomic_write_json(config, {"precision": "mixed_float16"})
-    assert utils.run_precision("auto", config, has_gpu=False) == "mixed_float16"
-    assert utils.run_precision("float32", config, has_gpu=False) == "float32"
+    assert utils.run_precision("auto", config, gpu=False) == "mixed_float16"
+    assert utils.run_precision("float32", config, gpu=False) == "float32"
 
 
 def test_bf16_detection_reads_cpu_flags(tmp_path):
@@ -189,10 +190,73 @@ def test_strip_embedded_images_keeps_the_text_and_drops_the_pictures(tmp_path):
         },
     ]
     notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    assert utils.strip_embedded_images(notebook) == 1
+    assert tools.strip_embedded_images(notebook) == 1
     stripped = json.loads(notebook.read_text())["cells"][1]["outputs"]
     assert stripped[0]["text"] == ["epoch 1/50 ...\n"] and stripped[2]["data"] == {
         "text/markdown": ["![gif](a.gif)"]
     }
     assert "image/png" not in stripped[1]["data"] and "removed" in stripped[1]["data"]["text/plain"][0]
     assert notebook.stat().st_size < 1000
+
+
+def test_run_config_compares_only_the_settings_both_records_hold(tmp_path):
+    """A run made before a setting (or a recipe key) existed resumes; a recorded one that differs
+    stops with its name."""
+    path = tmp_path / "run_config.json"
+    utils.save_run_config(
+        path, {"noise_dim": 100, "precision": "float32", "recipe": {"conditional": True, "loss": "bce"}}
+    )
+    utils.check_run_config(
+        path, {"noise_dim": 100, "precision": "float32", "recipe": {"conditional": True, "ema_decay": 0.999}}
+    )
+    utils.check_run_config(path, {"noise_dim": 100, "base_filters": 64})  # not recorded: not compared
+    with pytest.raises(
+        utils.ParameterError, match="RECIPE is {'conditional': False}, the run used {'conditional': True}"
+    ):
+        utils.check_run_config(path, {"recipe": {"conditional": False, "diffaugment": True}})
+    with pytest.raises(utils.ParameterError, match="NOISE_DIM is 64, the run used 100"):
+        utils.check_run_config(path, {"noise_dim": 64})
+
+
+def test_a_figure_label_titles_every_saved_figure(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        utils.label_figures("quick look, 3 epochs")
+        fig, _ = plt.subplots()
+        fig.suptitle("epoch 3")
+        utils.save_figure(fig, tmp_path / "a.png")
+        assert fig._suptitle.get_text() == "quick look, 3 epochs\nepoch 3"
+        bare, _ = plt.subplots()
+        utils.save_figure(bare, tmp_path / "b.png")
+        assert bare._suptitle.get_text() == "quick look, 3 epochs"
+    finally:
+        utils.label_figures("")
+    plain, _ = plt.subplots()
+    utils.save_figure(plain, tmp_path / "c.png")
+    assert plain._suptitle is None
+
+
+def test_check_parameters_names_the_first_wrong_one():
+    import json as json_module
+
+    from notebook_cells import NOTEBOOK
+
+    cells = json_module.loads(NOTEBOOK.read_text())["cells"]
+    (source,) = ["".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    defaults: dict = {}
+    exec(source, defaults)
+    utils.check_parameters(defaults)  # the notebook's own defaults pass
+    for change, message in [
+        ({"EPOCHS": 0}, "EPOCHS must be a positive integer"),
+        ({"SNAPSHOT_EVERY": -1}, "SNAPSHOT_EVERY must be an integer of 0 or more"),
+        ({"REAL_LABEL": 1.5}, "REAL_LABEL must be a number from 0 to 1"),
+        ({"GEN_LR": "fast"}, "GEN_LR must be a number"),
+        ({"PRECISION": "fp8"}, "PRECISION must be one of"),
+        ({"IMPROVED_RUN_NAME": defaults["RUN_NAME"]}, "IMPROVED_RUN_NAME must differ"),
+    ]:
+        with pytest.raises(utils.ParameterError, match=message):
+            utils.check_parameters({**defaults, **change})

@@ -1,0 +1,545 @@
+"""The offline yardstick of Step 7: a small CIFAR-10 classifier and the sample-quality numbers
+computed from its features and class probabilities (classifier-FID with bootstrap intervals, KID,
+classifier score, recognizable share, effective classes, per-class FID, nearest neighbours), the
+tables and figures that show them, and the standard Inception FID when its weights are at hand."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_utils import (
+    CIFAR10_CLASSES,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_positive_int,
+    load_cifar10,
+    save_figure,
+)
+
+
+def _sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix."""
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of a feature set (N x D), in float64: the Gaussian that FID fits."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_from_stats(stats_a: tuple, stats_b: tuple) -> float:
+    """Frechet distance between two Gaussians given as (mean, covariance)."""
+    (mean_a, cov_a), (mean_b, cov_b) = stats_a, stats_b
+    root_a = _sqrtm_psd(cov_a)
+    # tr(sqrt(cov_a cov_b)) = tr(sqrt(root_a cov_b root_a)), whose argument is symmetric PSD.
+    middle = root_a @ cov_b @ root_a
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    distance = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
+    return float(max(distance, 0.0))
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N x D each), as in FID."""
+    return frechet_from_stats(gaussian_stats(features_a), gaussian_stats(features_b))
+
+
+def bootstrap_fids(
+    features: np.ndarray, reference: np.ndarray, draws: int = 200, seed: int = 0
+) -> np.ndarray:
+    """FIDs of `draws` resamples (with replacement) of `features` against the fixed `reference`:
+    how much the FID of this many images would vary from one draw of images to the next."""
+    features = np.asarray(features, dtype=np.float64)
+    reference_stats = gaussian_stats(reference)
+    rng = np.random.default_rng(seed)
+    return np.array(
+        [
+            frechet_from_stats(
+                gaussian_stats(features[rng.integers(0, len(features), len(features))]), reference_stats
+            )
+            for _ in range(draws)
+        ]
+    )
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` share of `values`, e.g. a 95% bootstrap interval."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def kernel_distance(
+    features_a: np.ndarray, features_b: np.ndarray, subsets: int = 10, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """KID: unbiased MMD^2 with the kernel (x.y / d + 1)^3, mean and std over random subsets."""
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    size = min(subset_size, len(a), len(b))
+    rng = np.random.default_rng(seed)
+    dim = a.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), size, replace=False)]
+        y = b[rng.choice(len(b), size, replace=False)]
+        k_xx = (x @ x.T / dim + 1) ** 3
+        k_yy = (y @ y.T / dim + 1) ** 3
+        k_xy = (x @ y.T / dim + 1) ** 3
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
+        estimates.append(within - 2 * k_xy.mean())
+    return float(np.mean(estimates)), float(np.std(estimates))
+
+
+def classifier_score(probabilities: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))), the Inception Score formula applied to any classifier."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
+    marginal = p.mean(axis=0, keepdims=True)
+    return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(axis=1).mean()))
+
+
+def confident_share(probabilities: np.ndarray, threshold: float = 0.9) -> float:
+    """Share of images whose top class probability is at least `threshold` ("recognizable")."""
+    return float((np.asarray(probabilities).max(axis=1) >= threshold).mean())
+
+
+def class_histogram(probabilities: np.ndarray) -> np.ndarray:
+    """How many images the classifier assigns to each class (argmax), one count per class."""
+    probabilities = np.asarray(probabilities)
+    return np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
+
+
+def effective_classes(histogram: np.ndarray) -> float:
+    """exp(entropy) of a class histogram: 10 when 10 classes are equally common, 1 for one class."""
+    counts = np.asarray(histogram, dtype=np.float64)
+    shares = counts[counts > 0] / counts.sum()
+    return float(np.exp(-(shares * np.log(shares)).sum()))
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray, chunk: int = 1024):
+    """For each query feature vector, the index of the nearest reference vector (Euclidean) and
+    the distance to it: (indices, distances)."""
+    queries = np.asarray(queries, dtype=np.float64)
+    references = np.asarray(references, dtype=np.float64)
+    reference_norms = (references**2).sum(axis=1)
+    indices, distances = [], []
+    for start in range(0, len(queries), chunk):
+        block = queries[start : start + chunk]
+        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2, a block of queries against every reference at once
+        squared = (block**2).sum(axis=1, keepdims=True) - 2 * block @ references.T + reference_norms
+        nearest = squared.argmin(axis=1)
+        indices.append(nearest)
+        distances.append(np.sqrt(np.clip(squared[np.arange(len(block)), nearest], 0, None)))
+    return np.concatenate(indices), np.concatenate(distances)
+
+
+def export_images(images: np.ndarray, folder: str | Path) -> Path:
+    """Write uint8 images (N x 32 x 32 x 3) as folder/NNNNN.png and folder/images.npz (key `images`),
+    the inputs clean-fid and torch-fidelity take."""
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        atomic_write_bytes(folder / f"{i:05d}.png", buffer.getvalue())
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images)
+    atomic_write_bytes(folder / "images.npz", buffer.getvalue())
+    return folder
+
+
+# ------------------------------------------------------------ classifier ----
+CLASSIFIER_FILE = "classifier.weights.h5"
+CLASSIFIER_INFO = "classifier.json"
+
+
+def build_classifier(widths: tuple[int, int, int] = (32, 64, 128)):
+    """A small CIFAR-10 classifier in the style of airbench: uint8-range RGB in, 10 logits out.
+
+    A 2x2 stem convolution, then three blocks of [3x3 conv, 2x2 max pool, batch norm, GELU,
+    3x3 conv, batch norm, GELU] (31 -> 15 -> 7 -> 3 pixels); global max pooling gives the
+    widths[-1] "features" that the classifier-FID and KID compare.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)  # 0..255 -> [-1, 1]
+    x = layers.Conv2D(24, 2, padding="valid")(x)  # (31, 31, 24)
+    x = layers.Activation("gelu")(x)
+    for width in widths:
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.MaxPooling2D()(x)  # halves the size
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.Activation("gelu")(x)
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.Activation("gelu")(x)
+    features = layers.GlobalMaxPooling2D(name="features")(x)  # (widths[-1],)
+    logits = layers.Dense(10, name="logits")(features)
+    return keras.Model(inputs, logits, name="cifar10_classifier")
+
+
+def train_classifier(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    epochs: int,
+    batch_size: int = 256,
+    seed: int = 0,
+    verbose: int = 2,
+):
+    """Train build_classifier() with SGD (Nesterov, weight decay), a one-cycle learning rate and
+    random flips and translations. Returns (model, test accuracies as classifier_accuracy gives
+    them); `verbose=2` prints each epoch."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    check_positive_int("CLASSIFIER_EPOCHS", epochs)
+    keras.utils.set_random_seed(seed)
+    total = epochs * max(len(train_images) // batch_size, 1)
+
+    class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+        """Rises linearly to `peak` over `warmup` steps, then falls linearly to 0 at the end."""
+
+        def __init__(self, peak: float, warmup: int):
+            self.peak, self.warmup = peak, warmup
+
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            rising = self.peak * step / self.warmup
+            falling = self.peak * tf.maximum(total - step, 0.0) / max(total - self.warmup, 1)
+            return tf.minimum(rising, falling)
+
+    augment = keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", interpolation="nearest", seed=seed),
+        ]
+    )
+    batches = (
+        tf.data.Dataset.from_tensor_slices((train_images.astype("float32"), train_labels))
+        .shuffle(len(train_images), seed=seed)
+        .batch(batch_size)
+        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    model = build_classifier()
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            OneCycle(0.1, max(total // 5, 1)), momentum=0.9, nesterov=True, weight_decay=5e-4
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=True,
+    )
+    model.fit(batches, epochs=epochs, verbose=verbose)
+    return model, classifier_accuracy(model, test_images, test_labels)
+
+
+def classifier_accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Test accuracy as the metrics use the classifier (each image and its mirror image averaged),
+    and of one view alone."""
+    _, probabilities = classifier_outputs(model, images)
+    _, single = classifier_outputs(model, images, mirror=False)
+    return {
+        "test_accuracy": round(float((probabilities.argmax(axis=1) == labels).mean()), 4),
+        "test_accuracy_single_view": round(float((single.argmax(axis=1) == labels).mean()), 4),
+    }
+
+
+def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, seed: int = 0):
+    """The evaluation classifier cached in `folder` (weights + its test accuracy), trained first
+    if the folder holds none. Returns (model, info dict)."""
+    folder = Path(folder)
+    weights, info_path = folder / CLASSIFIER_FILE, folder / CLASSIFIER_INFO
+    if weights.exists() and info_path.exists():
+        model = build_classifier()
+        model.load_weights(weights)
+        return model, json.loads(info_path.read_text())
+    train_images, train_labels = load_cifar10(data_dir, "train")
+    test_images, test_labels = load_cifar10(data_dir, "test")
+    model, accuracies = train_classifier(
+        train_images, train_labels, test_images, test_labels, epochs, seed=seed
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".tmp-classifier.weights.h5"  # Keras insists on the suffix; renamed when complete
+    model.save_weights(tmp)
+    os.replace(tmp, weights)
+    info = {
+        **accuracies,
+        "epochs": epochs,
+        "train_images": len(train_images),
+        "test_images": len(test_images),
+        "seed": seed,
+    }
+    atomic_write_json(info_path, info)
+    return model, info
+
+
+def classifier_outputs(
+    model, images: np.ndarray, batch_size: int = 500, mirror: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(penultimate features, class probabilities) of uint8 images N x 32 x 32 x 3.
+
+    With `mirror`, each image and its left-right mirror image are both classified and their
+    features and logits averaged: CIFAR-10's classes do not change in a mirror, and the average
+    is steadier than either view (about 1.3 points more test accuracy here).
+    """
+    import keras
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
+    both = keras.Model(model.input, [model.get_layer("features").output, model.output])
+    views = [images, images[:, :, ::-1]] if mirror else [images]
+    features, logits = 0.0, 0.0
+    for view in views:
+        outputs = [
+            both(view[i : i + batch_size].astype("float32"), training=False)
+            for i in range(0, len(view), batch_size)
+        ]
+        features = features + np.concatenate([np.asarray(f) for f, _ in outputs]) / len(views)
+        logits = logits + np.concatenate([np.asarray(g) for _, g in outputs]).astype(np.float64) / len(views)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return features.astype(np.float64), probabilities
+
+
+# ------------------------------------------------------------ the yardstick ----
+@dataclass
+class Yardstick:
+    """The classifier with the features of the images generated sets are measured against (the
+    training images), and their labels, for per-class numbers."""
+
+    classifier: object
+    reference_features: np.ndarray
+    reference_labels: np.ndarray
+    info: dict
+
+    @classmethod
+    def load(cls, output_dir: str | Path, data_dir: str, epochs: int, seed: int) -> Yardstick:
+        """The cached classifier of output_dir/training_checkpoints/classifier (trained first when
+        there is none), measured against all 50,000 training images."""
+        folder = Path(output_dir) / "training_checkpoints" / "classifier"
+        classifier, info = load_or_train_classifier(folder, data_dir, epochs, seed)
+        images, labels = load_cifar10(data_dir, "train")
+        features, _ = classifier_outputs(classifier, images)
+        return cls(classifier, features, labels, info)
+
+    def metrics(self, images: np.ndarray, draws: int = 0) -> dict:
+        """The five numbers for uint8 images; with `draws`, also the classifier-FIDs of that many
+        bootstrap resamples of the images (for an interval)."""
+        features, probabilities = classifier_outputs(self.classifier, images)
+        kid, _ = kernel_distance(features, self.reference_features)
+        counts = class_histogram(probabilities)
+        resampled = bootstrap_fids(features, self.reference_features, draws) if draws else []
+        return {
+            "images": len(images),
+            "classifier_fid": frechet_distance(features, self.reference_features),
+            "kid_x1000": 1000 * kid,
+            "classifier_score": classifier_score(probabilities),
+            "recognizable": confident_share(probabilities, 0.9),
+            "effective_classes": effective_classes(counts),
+            "class_counts": counts.tolist(),
+            **({"fid_draws": [float(fid) for fid in resampled]} if draws else {}),
+        }
+
+    def per_class_fids(self, images_of_class) -> list[float]:
+        """classifier-FID of `images_of_class(c)` (uint8 images) against the reference images of
+        class c, for each of the 10 classes (nan where there are too few images to fit a Gaussian)."""
+        fids = []
+        for label in range(10):
+            images, reference = (
+                images_of_class(label),
+                self.reference_features[self.reference_labels == label],
+            )
+            if min(len(images), len(reference)) < 2:
+                fids.append(float("nan"))
+                continue
+            fids.append(frechet_distance(classifier_outputs(self.classifier, images)[0], reference))
+        return fids
+
+    def nearest(self, images: np.ndarray):
+        """(index of each image's nearest reference image in the classifier's features, the distance)."""
+        return nearest_neighbours(classifier_outputs(self.classifier, images)[0], self.reference_features)
+
+
+# ------------------------------------------------------------ tables and lines ----
+def fid_interval_text(metrics: dict) -> str:
+    """ " (low-high)", the 95% bootstrap interval of a set's classifier-FID, when it was measured."""
+    if "fid_draws" not in metrics:
+        return ""
+    low, high = percentile_interval(metrics["fid_draws"])
+    return f" ({low:.2f}-{high:.2f})"
+
+
+def metrics_table(rows: dict[str, dict]) -> str:
+    """A markdown table of Yardstick.metrics results, one row per named set."""
+    lines = [
+        "| set | images | classifier-FID | KID x1000 | classifier score | recognizable | effective classes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in rows.items():
+        lines.append(
+            f"| {name} | {m['images']} | {m['classifier_fid']:.2f}{fid_interval_text(m)} | "
+            f"{m['kid_x1000']:.2f} | "
+            f"{m['classifier_score']:.2f} | {m['recognizable']:.1%} | {m['effective_classes']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def against_baseline(metrics: dict, baseline: dict) -> str:
+    """One line: classifier-FID ratio to the baseline with its 95% bootstrap interval, and the
+    recognizable share and effective classes as multiples of the baseline's."""
+
+    def times(key: str) -> str:
+        return f"{metrics[key] / baseline[key]:.2f}x" if baseline[key] else "n/a (the baseline's is 0)"
+
+    low, high = percentile_interval(np.divide(metrics["fid_draws"], baseline["fid_draws"]))
+    return (
+        f"classifier-FID {times('classifier_fid')} the baseline's (95% interval {low:.2f}-{high:.2f}), "
+        f"recognizable {times('recognizable')}, effective classes {times('effective_classes')}"
+    )
+
+
+def against_baseline_text(all_metrics: dict[str, dict], baseline_name: str) -> str:
+    """against_baseline for every set with bootstrap draws but the baseline, one line each, and the
+    targets Step 7 set for the new run."""
+    baseline = all_metrics[baseline_name]
+    lines = [
+        f"{name}: {against_baseline(metrics, baseline)}"
+        for name, metrics in all_metrics.items()
+        if name != baseline_name and "fid_draws" in metrics
+    ]
+    targets = "0.75x or less (interval below 1), recognizable 1.5x or more, classes 1.00x or more"
+    return "\n".join([*lines, f"targets for the new run: {targets}"])
+
+
+def per_class_table(per_class: dict[str, list[float]]) -> str:
+    """A markdown table of per-class FIDs, one row per set, one column per class."""
+    header = "| set | " + " | ".join(CIFAR10_CLASSES) + " |\n|---|" + "---|" * 10
+    rows = [
+        f"| {name} | " + " | ".join(f"{fid:.2f}" for fid in fids) + " |" for name, fids in per_class.items()
+    ]
+    return "\n".join([header, *rows])
+
+
+def recognizable_text(all_metrics: dict[str, dict]) -> str:
+    return "\n".join(
+        f"{name}: recognizable {m['recognizable']:.1%}, effective classes {m['effective_classes']:.2f}"
+        for name, m in all_metrics.items()
+    )
+
+
+def fake_accuracy_trend(history: list[dict]) -> dict:
+    """Slope of the fake accuracy per 10 epochs (least squares over the run) and its last-10 mean."""
+    epochs = np.array([row["epoch"] for row in history], dtype=float)
+    accuracy = np.array([row["fake_acc"] for row in history], dtype=float)
+    known = np.isfinite(accuracy)  # epochs marked missing are left out
+    slope = np.polyfit(epochs[known], accuracy[known], 1)[0] if known.sum() > 1 else float("nan")
+    return {"slope_per_10_epochs": 10 * slope, "last_10_mean": float(np.nanmean(accuracy[-10:]))}
+
+
+def fake_accuracy_text(histories: dict[str, list[dict]]) -> str:
+    """Per run: fake accuracy at the first and last epoch, its trend and its last-10 mean."""
+    lines = []
+    for name, history in histories.items():
+        trend = fake_accuracy_trend(history)
+        lines.append(
+            f"{name}: fake accuracy {history[0]['fake_acc']:.2f} at epoch 1, {history[-1]['fake_acc']:.2f} "
+            f"at epoch {len(history)}; trend {trend['slope_per_10_epochs']:+.3f} per 10 epochs, "
+            f"last 10 epochs {trend['last_10_mean']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------ figures ----
+def draw_class_histogram(all_metrics: dict[str, dict], path: Path) -> Path:
+    """How often each class is predicted, one bar per set, saved to `path`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    width = 0.8 / len(all_metrics)
+    for i, (name, m) in enumerate(all_metrics.items()):
+        ax.bar(np.arange(10) + (i - (len(all_metrics) - 1) / 2) * width, m["class_counts"], width, label=name)
+    ax.set_xticks(np.arange(10), CIFAR10_CLASSES, fontsize=8)
+    ax.set(ylabel="images", title="predicted classes")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def draw_fake_accuracy(histories: dict[str, list[dict]], path: Path) -> Path:
+    """The discriminator's fake accuracy per epoch of every run, with the 0.5 line, saved to `path`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for name, history in histories.items():
+        ax.plot([row["epoch"] for row in history], [row["fake_acc"] for row in history], label=name)
+    ax.axhline(0.5, color="grey", linestyle="--", label="0.5")
+    ax.set(
+        xlabel="epoch", ylabel="fake accuracy", ylim=(0, 1.02), title="the discriminator's accuracy on fakes"
+    )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------ Inception FID ----
+def load_inception(weights: str):
+    """InceptionV3 giving 2048 pooled features, or None (with one line saying why) if unavailable."""
+    import keras
+
+    if not weights:
+        print("Inception FID: skipped (INCEPTION_WEIGHTS is empty; imagenet or a weights file computes it).")
+        return None
+    try:
+        return keras.applications.InceptionV3(include_top=False, weights=weights, pooling="avg")
+    except Exception as err:  # Keras raises a bare Exception when the download fails
+        print(
+            f"Inception FID: skipped, InceptionV3 weights {weights!r} did not load: "
+            f"{type(err).__name__}: {err}"
+        )
+        return None
+
+
+def inception_features(model, images: np.ndarray, batch_size: int = 50) -> np.ndarray:
+    """2048 InceptionV3 features of uint8 images, resized to 299x299."""
+    import keras
+    import tensorflow as tf
+
+    outputs = []
+    for i in range(0, len(images), batch_size):
+        batch = tf.image.resize(tf.cast(images[i : i + batch_size], tf.float32), [299, 299])
+        outputs.append(model(keras.applications.inception_v3.preprocess_input(batch), training=False).numpy())
+    return np.concatenate(outputs).astype(np.float64)
+
+
+def print_inception_fids(weights: str, image_sets: dict[str, np.ndarray], test_images, train_images) -> None:
+    """The standard FID of each set and of real test images against as many training images, when
+    the InceptionV3 weights load; otherwise one line saying why it is skipped."""
+    inception = load_inception(weights)
+    if inception is None:
+        return
+    real = inception_features(inception, train_images[: len(test_images)])
+    for name, images in {**image_sets, "real test images": test_images}.items():
+        print(f"Inception FID, {name}: {frechet_distance(inception_features(inception, images), real):.2f}")
