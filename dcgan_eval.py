@@ -5,7 +5,6 @@ tables and figures that show them, and the standard Inception FID when its weigh
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ import numpy as np
 
 from dcgan_utils import (
     CIFAR10_CLASSES,
-    atomic_write_bytes,
     atomic_write_json,
     check_positive_int,
     load_cifar10,
@@ -137,26 +135,6 @@ def nearest_neighbours(queries: np.ndarray, references: np.ndarray, chunk: int =
         indices.append(nearest)
         distances.append(np.sqrt(np.clip(squared[np.arange(len(block)), nearest], 0, None)))
     return np.concatenate(indices), np.concatenate(distances)
-
-
-def export_images(images: np.ndarray, folder: str | Path) -> Path:
-    """Write uint8 images (N x 32 x 32 x 3) as folder/NNNNN.png and folder/images.npz (key `images`),
-    the inputs clean-fid and torch-fidelity take."""
-    from PIL import Image
-
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-        raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG")
-        atomic_write_bytes(folder / f"{i:05d}.png", buffer.getvalue())
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images)
-    atomic_write_bytes(folder / "images.npz", buffer.getvalue())
-    return folder
 
 
 # ------------------------------------------------------------ classifier ----

@@ -393,3 +393,24 @@ def test_no_data_folder_says_it_downloads_170_mb_first(monkeypatch, tmp_path, ca
     with pytest.raises(utils.DataFolderError, match="no internet"):
         utils.load_cifar10("", "train")
     assert "Keras now downloads CIFAR-10 (about 170 MB)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the quick look ----
+def test_quick_look_trains_three_epochs_in_its_own_folder_and_labels_its_figures(tmp_path):
+    data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
+    out = tmp_path / "out"
+    try:
+        namespace = run_all_cells(**dict(FAST, QUICK_LOOK=True, DATA_DIR=str(data), OUTPUT_DIR=str(out)))
+        assert utils._figure_label.startswith("quick look, 3 epochs")  # every saved figure's title
+    finally:
+        utils.label_figures("")
+    assert namespace["EPOCHS"] == 3 and namespace["OUTPUT_DIR"] == str(out / "quick_look")
+    assert not (out / "generated_samples").exists()  # nothing outside its own folder
+    quick = out / "quick_look"
+    assert history_epochs(quick, "baseline") == [1, 2, 3] and history_epochs(quick, "conditional") == [
+        1,
+        2,
+        3,
+    ]
+    assert (quick / "training_checkpoints" / "classifier" / "classifier.json").exists()  # its own classifier
+    assert "/quick_look/" in (ROOT / ".gitignore").read_text().splitlines()
