@@ -307,6 +307,7 @@ class Yardstick:
     reference_features: np.ndarray
     reference_labels: np.ndarray
     info: dict
+    reference_images: np.ndarray | None = None  # uint8, to show an image's nearest reference
 
     @classmethod
     def load(cls, output_dir: str | Path, data_dir: str, epochs: int, seed: int) -> Yardstick:
@@ -316,7 +317,7 @@ class Yardstick:
         classifier, info = load_or_train_classifier(folder, data_dir, epochs, seed)
         images, labels = load_cifar10(data_dir, "train")
         features, _ = classifier_outputs(classifier, images)
-        return cls(classifier, features, labels, info)
+        return cls(classifier, features, labels, info, images)
 
     def metrics(self, images: np.ndarray, draws: int = 0) -> dict:
         """The five numbers for uint8 images; with `draws`, also the classifier-FIDs of that many
