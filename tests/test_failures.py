@@ -42,7 +42,7 @@ def snapshot(folder):
 def start_run(events=None, **params) -> subprocess.Popen:
     """The notebook in a separate process; with `events`, each epoch writes events/started-E first
     and waits while events/hold-E exists."""
-    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, str(RUNNER), json.dumps(params), *([str(events)] if events else [])],
         cwd=ROOT,
