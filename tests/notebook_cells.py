@@ -53,20 +53,10 @@ def run_all_cells(events: Path | None = None, **overrides) -> dict:
 
 if __name__ == "__main__":
     # python tests/notebook_cells.py '{"EPOCHS": 3, "OUTPUT_DIR": "/tmp/x"}' [EVENTS_DIR]: the whole
-    # notebook, in this process, for tests that kill or race a real training process. Once the
-    # cells have run or raised, the process ends at once: an interrupted process once hung until
-    # its test's timeout (1 run in about 15; where is unknown, its output was still buffered), and
-    # this rules out the interpreter's shutdown with TensorFlow's threads. Tests run it unbuffered.
-    import os
-    import traceback
+    # notebook, in this process, for tests that kill or race a real training process. Ctrl-C raises
+    # KeyboardInterrupt here, as in a Jupyter kernel, even when the tests were started in the
+    # background: a shell's background job inherits SIGINT ignored, and so would this process.
+    import signal
 
-    try:
-        run_all_cells(Path(sys.argv[2]) if len(sys.argv) > 2 else None, **json.loads(sys.argv[1]))
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    else:
-        code = 0
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    run_all_cells(Path(sys.argv[2]) if len(sys.argv) > 2 else None, **json.loads(sys.argv[1]))
