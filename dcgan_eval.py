@@ -460,7 +460,6 @@ def draw_class_histogram(all_metrics: dict[str, dict], path: Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=80)
-    plt.close(fig)
     return path
 
 
@@ -479,7 +478,6 @@ def draw_fake_accuracy(histories: dict[str, list[dict]], path: Path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path, dpi=80)
-    plt.close(fig)
     return path
 
 

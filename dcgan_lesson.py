@@ -245,8 +245,7 @@ def save_grid(images: np.ndarray, columns: int, title: str, path: Path, row_name
             ax.set_ylabel(row_names[i // columns], fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.97))
-    utils.save_figure(fig, path, dpi=72)
-    plt.close(fig)
+    utils.save_figure(fig, path, dpi=72)  # and closes it
     return path
 
 
@@ -277,8 +276,7 @@ def draw_train_history(history: list[dict], path: Path) -> Path:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    utils.save_figure(fig, path, dpi=80)
-    plt.close(fig)
+    utils.save_figure(fig, path, dpi=80)  # and closes it
     return path
 
 

@@ -276,7 +276,6 @@ def draw_side_by_side(rows: dict[str, list[Path]], column_titles: list[str], pat
             ax.set_title(f"{name}, {title}", fontsize=9)
     fig.tight_layout()
     utils.save_figure(fig, path, dpi=80)
-    plt.close(fig)
     return path
 
 
@@ -336,7 +335,6 @@ def draw_metric_curves(curves: dict[str, dict], floor: float, count: int, path: 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     utils.save_figure(fig, path, dpi=80)
-    plt.close(fig)
     return path
 
 

@@ -238,7 +238,8 @@ def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
 
 
-HISTORY_KEYS = ("gen_loss", "disc_loss", "real_acc", "fake_acc", "seconds", "images_per_sec")
+METRIC_NAMES = ("gen_loss", "disc_loss", "real_acc", "fake_acc")  # what a train step returns, in order
+HISTORY_KEYS = (*METRIC_NAMES, "seconds", "images_per_sec")
 
 
 def load_history(path: str | Path, epochs: int | None = None) -> list[dict]:
@@ -282,12 +283,16 @@ def label_figures(label: str) -> None:
 
 
 def save_figure(fig, path: str | Path, **kwargs) -> None:
-    """Save a matplotlib figure as PNG atomically (titled with the label_figures label, if any)."""
+    """Save a matplotlib figure as PNG atomically (titled with the label_figures label, if any),
+    then close it: a saved figure is done, and an open one would hold its memory."""
+    import matplotlib.pyplot as plt
+
     if _figure_label:
         title = fig._suptitle.get_text() if fig._suptitle is not None else ""
         fig.suptitle(f"{_figure_label}\n{title}" if title else _figure_label, color="firebrick", fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", **kwargs)
+    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -493,7 +498,6 @@ def make_run_paths(output_dir: str | Path, run_name: str) -> dict[str, Path]:
         "history": history / "history.json",
         "history_plot": history / "train_history.png",
         "snapshots": history / "generator_snapshots",  # G every few epochs, for the metric curve
-        "gif": samples / "training_progress.gif",
     }
 
 
@@ -546,7 +550,6 @@ def open_run(run, manager) -> None:
 
 
 # ------------------------------------------------------------ during training ----
-METRIC_NAMES = ("gen_loss", "disc_loss", "real_acc", "fake_acc")
 
 
 def check_finite(metrics: np.ndarray, epoch: int, step: int) -> None:
