@@ -14,6 +14,7 @@ import numpy as np
 
 from dcgan_utils import (
     CIFAR10_CLASSES,
+    ParameterError,
     atomic_write_json,
     check_positive_int,
     load_cifar10,
@@ -49,29 +50,96 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     return frechet_from_stats(gaussian_stats(features_a), gaussian_stats(features_b))
 
 
-def bootstrap_fids(
-    features: np.ndarray, reference: np.ndarray, draws: int = 200, seed: int = 0
-) -> np.ndarray:
-    """FIDs of `draws` resamples (with replacement) of `features` against the fixed `reference`:
-    how much the FID of this many images would vary from one draw of images to the next."""
-    features = np.asarray(features, dtype=np.float64)
-    reference_stats = gaussian_stats(reference)
-    rng = np.random.default_rng(seed)
-    return np.array(
-        [
-            frechet_from_stats(
-                gaussian_stats(features[rng.integers(0, len(features), len(features))]), reference_stats
-            )
-            for _ in range(draws)
-        ]
-    )
+BLOCKS = 100  # the bootstrap resamples blocks of images (the jackknife of BCa needs one FID per block)
 
 
-def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The central `level` share of `values`, e.g. a 95% bootstrap interval."""
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100 - tail])
-    return float(low), float(high)
+@dataclass
+class Blocks:
+    """A set of images' classifier outputs cut into consecutive blocks, as sums from which the
+    Gaussian of any multiset of blocks follows at once: per block, its image count, feature sum,
+    sum of feature outer products, and count of recognizable images."""
+
+    counts: np.ndarray  # (blocks,)
+    sums: np.ndarray  # (blocks, D)
+    outer_sums: np.ndarray  # (blocks, D, D)
+    confident: np.ndarray  # (blocks,)
+
+    @classmethod
+    def of(cls, features: np.ndarray, probabilities: np.ndarray, blocks: int = BLOCKS) -> Blocks:
+        features = np.asarray(features, dtype=np.float64)
+        parts = np.array_split(np.arange(len(features)), min(blocks, len(features)))
+        return cls(
+            np.array([len(part) for part in parts], dtype=np.float64),
+            np.stack([features[part].sum(axis=0) for part in parts]),
+            np.stack([features[part].T @ features[part] for part in parts]),
+            np.array([confident_share(probabilities[part]) * len(part) for part in parts]),
+        )
+
+    def stats(self, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, covariance) of the images of the blocks `chosen` (indices, repeats allowed)."""
+        count = self.counts[chosen].sum()
+        mean = self.sums[chosen].sum(axis=0) / count
+        return mean, (self.outer_sums[chosen].sum(axis=0) - count * np.outer(mean, mean)) / (count - 1)
+
+    def fid(self, chosen: np.ndarray, reference_stats: tuple) -> float:
+        return frechet_from_stats(reference_stats, self.stats(chosen))
+
+    def recognizable(self, chosen: np.ndarray) -> float:
+        return float(self.confident[chosen].sum() / self.counts[chosen].sum())
+
+
+def ratio(value: float, baseline: float) -> float:
+    """value / baseline, nan when the baseline's is 0."""
+    return value / baseline if baseline else float("nan")
+
+
+def bca_interval(
+    statistic, sizes: tuple[int, ...], resamples: int = 200, seed: int = 0
+) -> tuple[float, float]:
+    """95% bias-corrected and accelerated (BCa) bootstrap interval of `statistic(*chosen)`, where
+    `chosen` holds one array of block indices per set (`sizes` blocks each), each set resampled
+    independently of the others (scipy.stats.bootstrap). FID is biased upward, and more so for a
+    resample, which repeats images: a percentile interval sits too high, and BCa moves it back."""
+    import warnings
+
+    from scipy import stats
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # a degenerate case gives nan, quietly
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap(
+            tuple(np.arange(size) for size in sizes),
+            statistic,
+            n_resamples=resamples,
+            method="BCa",
+            vectorized=False,
+            paired=False,
+            random_state=np.random.default_rng(seed),
+        )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def fid_interval(blocks: Blocks, reference_stats: tuple, resamples: int = 200) -> tuple[float, float]:
+    """The BCa interval of a set's classifier-FID against the fixed reference (the 50,000 training
+    images, which are not resampled)."""
+    return bca_interval(lambda chosen: blocks.fid(chosen, reference_stats), (len(blocks.counts),), resamples)
+
+
+def ratio_intervals(blocks: Blocks, baseline: Blocks, reference_stats: tuple, resamples: int = 200) -> dict:
+    """BCa intervals of a set's classifier-FID and recognizable share over the baseline's. Both sets
+    are resampled, independently, and each resample's ratio is taken: the interval carries the
+    uncertainty of both runs' numbers."""
+    sizes = (len(blocks.counts), len(baseline.counts))
+
+    def fid_ratio(chosen, chosen_base):
+        return blocks.fid(chosen, reference_stats) / baseline.fid(chosen_base, reference_stats)
+
+    def recognizable_ratio(chosen, chosen_base):
+        return ratio(blocks.recognizable(chosen), baseline.recognizable(chosen_base))
+
+    return {
+        "fid_ratio_interval": list(bca_interval(fid_ratio, sizes, resamples)),
+        "recognizable_ratio_interval": list(bca_interval(recognizable_ratio, sizes, resamples)),
+    }
 
 
 def kernel_distance(
@@ -118,6 +186,21 @@ def effective_classes(histogram: np.ndarray) -> float:
     counts = np.asarray(histogram, dtype=np.float64)
     shares = counts[counts > 0] / counts.sum()
     return float(np.exp(-(shares * np.log(shares)).sum()))
+
+
+def label_agreement(probabilities: np.ndarray, asked: np.ndarray) -> dict:
+    """How often the classifier names the class each image was asked for (for real images, their
+    true class: the classifier's accuracy, the ceiling): overall, per class, and the confusion matrix
+    (row: asked, column: predicted, counts)."""
+    asked = np.asarray(asked)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (asked, np.asarray(probabilities).argmax(axis=1)), 1)
+    per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
+    return {
+        "overall": float(np.trace(confusion) / confusion.sum()),
+        "per_class": per_class.tolist(),
+        "confusion": confusion.tolist(),
+    }
 
 
 def nearest_neighbours(queries: np.ndarray, references: np.ndarray, chunk: int = 1024):
@@ -241,13 +324,23 @@ def classifier_accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict:
 
 def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, seed: int = 0):
     """The evaluation classifier cached in `folder` (weights + its test accuracy), trained first
-    if the folder holds none. Returns (model, info dict)."""
+    if the folder holds none. A cached one trained with other epochs or another seed is refused
+    (ParameterError): every saved measurement was made with it. Returns (model, info dict)."""
     folder = Path(folder)
     weights, info_path = folder / CLASSIFIER_FILE, folder / CLASSIFIER_INFO
     if weights.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        for name, value, key in (("CLASSIFIER_EPOCHS", epochs, "epochs"), ("CLASSIFIER_SEED", seed, "seed")):
+            if info.get(key) != value:
+                raise ParameterError(
+                    f"{name} is {value}, but the cached classifier in {folder} was trained with "
+                    f"{info.get(key)}. Set {name} = {info.get(key)} to use it; or, to train a new one, "
+                    f"delete {folder} and the search cache (training_history/candidate_search.json), "
+                    "whose numbers were measured with the old one."
+                )
         model = build_classifier()
         model.load_weights(weights)
-        return model, json.loads(info_path.read_text())
+        return model, info
     train_images, train_labels = load_cifar10(data_dir, "train")
     test_images, test_labels = load_cifar10(data_dir, "test")
     model, accuracies = train_classifier(
@@ -319,36 +412,66 @@ class Yardstick:
         features, _ = classifier_outputs(classifier, images)
         return cls(classifier, features, labels, info, images)
 
-    def metrics(self, images: np.ndarray, draws: int = 0) -> dict:
-        """The five numbers for uint8 images; with `draws`, also the classifier-FIDs of that many
-        bootstrap resamples of the images (for an interval)."""
-        features, probabilities = classifier_outputs(self.classifier, images)
+    def metrics(self, images: np.ndarray) -> dict:
+        """The five numbers for uint8 images."""
+        return self._metrics(*classifier_outputs(self.classifier, images))
+
+    def _metrics(self, features: np.ndarray, probabilities: np.ndarray) -> dict:
         kid, _ = kernel_distance(features, self.reference_features)
         counts = class_histogram(probabilities)
-        resampled = bootstrap_fids(features, self.reference_features, draws) if draws else []
         return {
-            "images": len(images),
+            "images": len(features),
             "classifier_fid": frechet_distance(features, self.reference_features),
             "kid_x1000": 1000 * kid,
             "classifier_score": classifier_score(probabilities),
             "recognizable": confident_share(probabilities, 0.9),
             "effective_classes": effective_classes(counts),
             "class_counts": counts.tolist(),
-            **({"fid_draws": [float(fid) for fid in resampled]} if draws else {}),
         }
+
+    def compare(self, image_sets: dict[str, np.ndarray], baseline: str, resamples: int = 200) -> dict:
+        """metrics() of every set of uint8 images, with the 95% BCa interval of its classifier-FID;
+        every set but `baseline` also gets `vs_baseline`: its classifier-FID, recognizable share and
+        effective classes over the baseline's, the first two with BCa intervals (ratio_intervals)."""
+        reference_stats = gaussian_stats(self.reference_features)
+        outputs = {name: classifier_outputs(self.classifier, images) for name, images in image_sets.items()}
+        blocks = {name: Blocks.of(*output) for name, output in outputs.items()}
+        results = {}
+        for name, output in outputs.items():
+            results[name] = self._metrics(*output)
+            results[name]["fid_interval"] = list(fid_interval(blocks[name], reference_stats, resamples))
+        for name in results.keys() - {baseline}:
+            mine, base = results[name], results[baseline]
+            results[name]["vs_baseline"] = {
+                **{
+                    f"{key}_ratio": ratio(mine[key], base[key])
+                    for key in ("recognizable", "effective_classes")
+                },
+                "fid_ratio": ratio(mine["classifier_fid"], base["classifier_fid"]),
+                **ratio_intervals(blocks[name], blocks[baseline], reference_stats, resamples),
+            }
+        return results
+
+    def agreement(self, images: np.ndarray, asked: np.ndarray) -> dict:
+        """label_agreement of uint8 images with the classes they were asked for (or, for real
+        images, their labels), with the same mirrored view as every other number here."""
+        return label_agreement(classifier_outputs(self.classifier, images)[1], asked)
 
     def per_class_fids(self, images_of_class) -> list[float]:
         """classifier-FID of `images_of_class(c)` (uint8 images) against the reference images of
-        class c, for each of the 10 classes (nan where there are too few images to fit a Gaussian)."""
-        fids = []
+        class c, for each of the 10 classes; refused (ValueError) with fewer images than the
+        feature size + 2, whose covariance would be singular."""
+        fids, needed = [], self.reference_features.shape[1] + 2
         for label in range(10):
             images, reference = (
                 images_of_class(label),
                 self.reference_features[self.reference_labels == label],
             )
-            if min(len(images), len(reference)) < 2:
-                fids.append(float("nan"))
-                continue
+            if min(len(images), len(reference)) < needed:
+                raise ValueError(
+                    f"per-class FID of class {label}: {min(len(images), len(reference))} images, but a "
+                    f"{needed - 2}-feature covariance needs at least {needed} to be invertible"
+                )
             fids.append(frechet_distance(classifier_outputs(self.classifier, images)[0], reference))
         return fids
 
@@ -359,10 +482,10 @@ class Yardstick:
 
 # ------------------------------------------------------------ tables and lines ----
 def fid_interval_text(metrics: dict) -> str:
-    """ " (low-high)", the 95% bootstrap interval of a set's classifier-FID, when it was measured."""
-    if "fid_draws" not in metrics:
+    """ " (low-high)", the 95% BCa interval of a set's classifier-FID, when it was measured."""
+    if "fid_interval" not in metrics:
         return ""
-    low, high = percentile_interval(metrics["fid_draws"])
+    low, high = metrics["fid_interval"]
     return f" ({low:.2f}-{high:.2f})"
 
 
@@ -381,28 +504,27 @@ def metrics_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def against_baseline(metrics: dict, baseline: dict) -> str:
-    """One line: classifier-FID ratio to the baseline with its 95% bootstrap interval, and the
-    recognizable share and effective classes as multiples of the baseline's."""
-
-    def times(key: str) -> str:
-        return f"{metrics[key] / baseline[key]:.2f}x" if baseline[key] else "n/a (the baseline's is 0)"
-
-    low, high = percentile_interval(np.divide(metrics["fid_draws"], baseline["fid_draws"]))
+def against_baseline(metrics: dict) -> str:
+    """One line from a set's `vs_baseline` (Yardstick.compare): its classifier-FID and recognizable
+    share as multiples of the baseline's, each with its 95% BCa interval, and its effective classes'."""
+    ratios = metrics["vs_baseline"]
+    fid_low, fid_high = ratios["fid_ratio_interval"]
+    rec_low, rec_high = ratios["recognizable_ratio_interval"]
     return (
-        f"classifier-FID {times('classifier_fid')} the baseline's (95% interval {low:.2f}-{high:.2f}), "
-        f"recognizable {times('recognizable')}, effective classes {times('effective_classes')}"
+        f"classifier-FID {ratios['fid_ratio']:.2f}x the baseline's "
+        f"(95% interval {fid_low:.2f}-{fid_high:.2f}), "
+        f"recognizable {ratios['recognizable_ratio']:.2f}x ({rec_low:.2f}-{rec_high:.2f}), "
+        f"effective classes {ratios['effective_classes_ratio']:.2f}x"
     )
 
 
-def against_baseline_text(all_metrics: dict[str, dict], baseline_name: str) -> str:
-    """against_baseline for every set with bootstrap draws but the baseline, one line each, and the
-    targets Step 7 set for the new run."""
-    baseline = all_metrics[baseline_name]
+def against_baseline_text(all_metrics: dict[str, dict]) -> str:
+    """against_baseline for every set compared with the baseline, one line each, and the targets
+    Step 7 set for the new run."""
     lines = [
-        f"{name}: {against_baseline(metrics, baseline)}"
+        f"{name}: {against_baseline(metrics)}"
         for name, metrics in all_metrics.items()
-        if name != baseline_name and "fid_draws" in metrics
+        if "vs_baseline" in metrics
     ]
     targets = "0.75x or less (interval below 1), recognizable 1.5x or more, classes 1.00x or more"
     return "\n".join([*lines, f"targets for the new run: {targets}"])

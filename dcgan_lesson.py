@@ -15,12 +15,12 @@ from tqdm import tqdm
 import dcgan_utils as utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own log: warnings and errors only
-with utils.native_stderr_silenced():  # its C++ start-up lines come before that level applies
+with utils.native_stderr_filtered():  # its known C++ start-up lines; errors still show
     import keras
     import tensorflow as tf
     from keras import layers
 
-    tf.config.list_physical_devices("GPU")  # probes for CUDA once, quietly
+    tf.config.list_physical_devices("GPU")  # probes for CUDA once: a library that fails to load shows
 
 
 def scale_images(images: np.ndarray) -> np.ndarray:
@@ -87,7 +87,7 @@ def draw(model, inputs, labels=None, training: bool = False) -> tf.Tensor:
     """model(inputs). A class-conditional model (Step 7: two inputs) also takes a class per image;
     without labels, image i is drawn as class i mod 10, so any 10 in a row cover every class."""
     if len(model.inputs) == 1:
-        return model(inputs, training=training)
+        return model(utils.without_labels(model, inputs, labels), training=training)
     labels = tf.range(tf.shape(inputs)[0]) % 10 if labels is None else labels
     return model([tf.convert_to_tensor(inputs), tf.cast(labels, tf.int32)], training=training)
 
@@ -140,11 +140,12 @@ def make_optimizer(learning_rate: float, beta_1: float, beta_2: float, precision
     return keras.optimizers.LossScaleOptimizer(optimizer) if precision == "mixed_float16" else optimizer
 
 
-def apply_gradients(optimizer, tape: tf.GradientTape, loss: tf.Tensor, variables: list) -> None:
-    """One update of `variables` from the tape's gradient of `loss` (scaled under float16)."""
-    optimizer.apply_gradients(
-        zip(tape.gradient(optimizer.scale_loss(loss), variables), variables, strict=True)
-    )
+def apply_gradients(optimizer, tape: tf.GradientTape, scaled_loss: tf.Tensor, model: keras.Model) -> None:
+    """One update of `model` from the tape's gradient of `scaled_loss`, which is
+    `optimizer.scale_loss(loss)` taken inside the tape. Under float16 the optimizer divides the
+    scale back out, and skips a step whose gradients overflowed (then halves the scale)."""
+    variables = model.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables, strict=True))
 
 
 @dataclass
@@ -197,6 +198,8 @@ def build_gan_run(recipe: dict, paths: dict, settings: dict) -> GANRun:
         make_optimizer(recipe[rate], recipe["beta_1"], recipe["beta_2"], settings["precision"])
         for rate in ("gen_lr", "disc_lr")
     ]
+    for optimizer, model in zip(optimizers, models[:2], strict=True):
+        optimizer.build(model.trainable_variables)  # Adam's moments (and a loss scale) exist from here
     noise_rng = tf.random.Generator.from_seed(settings["seed"])
     run = GANRun(*models[:2], *optimizers, noise_rng, recipe, paths, settings, models[2])
     run.train_step = make_train_step(run)
@@ -224,8 +227,10 @@ def make_train_step(run: GANRun):
             fake_logits = draw(discriminator, fake_seen, fake_labels, training=True)
             gen_loss = generator_loss(fake_logits)
             disc_loss = discriminator_loss(real_logits, fake_logits, recipe["real_label"])
-        apply_gradients(run.generator_optimizer, gen_tape, gen_loss, generator.trainable_variables)
-        apply_gradients(run.discriminator_optimizer, disc_tape, disc_loss, discriminator.trainable_variables)
+            scaled_gen_loss = run.generator_optimizer.scale_loss(gen_loss)  # float16: x the loss scale
+            scaled_disc_loss = run.discriminator_optimizer.scale_loss(disc_loss)
+        apply_gradients(run.generator_optimizer, gen_tape, scaled_gen_loss, generator)
+        apply_gradients(run.discriminator_optimizer, disc_tape, scaled_disc_loss, discriminator)
         if run.ema_generator is not None:  # Step 7
             update_average(run.ema_generator, generator, recipe["ema_decay"], run.generator_optimizer)
         return tf.stack([gen_loss, disc_loss, *discriminator_accuracy(real_logits, fake_logits)])
@@ -289,8 +294,6 @@ def make_gif(sample_dir: Path, epochs: int, frame_ms: int = 150) -> Path:
 
 def make_checkpoint(run: GANRun) -> tf.train.CheckpointManager:
     """The run's checkpoint and its manager (the latest two kept)."""
-    run.generator_optimizer.build(run.generator.trainable_variables)
-    run.discriminator_optimizer.build(run.discriminator.trainable_variables)
     average = {} if run.ema_generator is None else {"ema_generator": run.ema_generator}
     checkpoint = tf.train.Checkpoint(
         generator=run.generator,
@@ -334,32 +337,47 @@ def train_one_epoch(run: GANRun, dataset: tf.data.Dataset, noise_std: float, epo
     }
 
 
-def end_of_epoch(run: GANRun, epoch: int, epochs: int) -> Path:
-    """The hooks; returns the path of the epoch's grid."""
+def instance_noise_at(recipe: dict, epoch: int) -> float:
+    """The std of the instance noise in `epoch`: the recipe's at epoch 1, fading linearly over the
+    run's own noise_fade_epochs (not EPOCHS, so that training longer never brings it back), then 0."""
+    return recipe["instance_noise"] * max(0.0, 1 - (epoch - 1) / recipe["noise_fade_epochs"])
+
+
+def end_of_epoch(run: GANRun, epoch: int, epochs: int) -> None:
+    """Finish an epoch: its number, and every checkpoint_every epochs (and at the last) the history
+    and the checkpoint. The average's batch-norm statistics are refreshed first: sampling reads them."""
     if run.ema_generator is not None:  # Step 7: the average's batch-norm statistics, measured afresh
         refresh_batch_norm(run.ema_generator, run.settings["seed"])
-    grid = save_sample_grids(run, epoch)
-    draw_train_history(run.history, run.paths["history_plot"])
-    utils.save_snapshot(run.sampler, run.paths["snapshots"], epoch, run.settings["snapshot_every"])
     run.manager.checkpoint.epoch.assign(epoch)
     if epoch % run.settings["checkpoint_every"] == 0 or epoch == epochs:
         save_checkpoint(run)
+
+
+def draw_epoch(run: GANRun, epoch: int) -> Path:
+    """The pictures of a finished epoch: its grids, the history graph and (every snapshot_every
+    epochs) G's snapshot; returns the grid's path."""
+    grid = save_sample_grids(run, epoch)
+    draw_train_history(run.history, run.paths["history_plot"])
+    utils.save_snapshot(run.sampler, run.paths["snapshots"], epoch, run.settings["snapshot_every"])
     return grid
 
 
 def train(run: GANRun, dataset: tf.data.Dataset, epochs: int) -> list[dict]:
     """Train from the epoch after the checkpoint's up to `epochs`; returns the whole history."""
+    if run.epoch and not (run.paths["samples"] / f"epoch_{run.epoch:04d}.png").exists():
+        draw_epoch(run, run.epoch)  # its pictures failed last time (a full disk): drawn now
     if run.epoch >= epochs:
         print(f"Already trained to epoch {run.epoch} (EPOCHS = {epochs}): nothing to train.")
         return run.history
     latest_grid = DisplayHandle()  # one output, replaced by each epoch's grid
     latest_grid.display(Markdown("*the latest grid shows here*"))
-    with utils.saved_on_stop(run, save_checkpoint) as guard:
+    with utils.saved_on_stop(run, save_checkpoint) as guard:  # a stop puts back the last finished epoch
         for epoch in range(run.epoch + 1, epochs + 1):
-            noise_std = run.recipe["instance_noise"] * (1 - (epoch - 1) / epochs)
+            noise_std = instance_noise_at(run.recipe, epoch)
             run.history.append(train_one_epoch(run, dataset, noise_std, epoch, epochs))
-            latest_grid.update(Image(filename=end_of_epoch(run, epoch, epochs)))
-            guard.finished(epoch)
+            end_of_epoch(run, epoch, epochs)
+            guard.finished(epoch)  # saved, or kept in memory until the next checkpoint
+            latest_grid.update(Image(filename=draw_epoch(run, epoch)))
     return run.history
 
 

@@ -98,15 +98,14 @@ def search_plan(chosen: str, others: str, seed: int) -> list[tuple[str, int]]:
 
 @dataclass
 class SearchSetup:
-    """What every short run shares: the data, the batch size, its length, the length a full run's
-    instance noise fades over, the images measured, and the requested precision ("auto": the
-    machine's best)."""
+    """What every short run shares: the data, the batch size, its length, the images measured, and
+    the requested precision ("auto": the machine's best). The instance noise fades over the
+    recipe's own noise_fade_epochs, as in a full run."""
 
     images: np.ndarray
     labels: np.ndarray
     batch_size: int
     epochs: int
-    fade_epochs: int
     count: int
     precision: str = "auto"
 
@@ -120,7 +119,7 @@ def short_run(recipe: dict, seed: int, setup: SearchSetup, settings: dict, yards
     dataset = lesson.make_dataset(setup.images, setup.batch_size, seed, labels)
     rows = []
     for epoch in range(1, setup.epochs + 1):
-        noise_std = recipe["instance_noise"] * (1 - (epoch - 1) / setup.fade_epochs)
+        noise_std = lesson.instance_noise_at(recipe, epoch)
         rows.append(lesson.train_one_epoch(run, dataset, noise_std, epoch, setup.epochs))
     lesson.refresh_batch_norm(run.ema_generator, seed)
     return {
@@ -132,25 +131,39 @@ def short_run(recipe: dict, seed: int, setup: SearchSetup, settings: dict, yards
     }
 
 
+def search_settings(base: dict, settings: dict, setup: SearchSetup, classifier: dict) -> str:
+    """Everything besides the recipe's name, seed and length that changes a short run's numbers,
+    as the middle of its cache key: a change to any of them trains the run again."""
+    return (
+        f"noise {settings['noise_dim']}, width {base['disc_filters']}, batch {setup.batch_size}, "
+        f"{len(setup.images)} images, lr {base['gen_lr']}/{base['disc_lr']}, "
+        f"betas {base['beta_1']}/{base['beta_2']}, real label {base['real_label']}, "
+        f"instance noise {base['instance_noise']} over {base['noise_fade_epochs']} epochs, "
+        f"{setup.count} images measured, classifier {classifier['epochs']} epochs seed {classifier['seed']}"
+    )
+
+
 def run_search(plan, base: dict, settings: dict, setup: SearchSetup, yardstick, output_dir) -> dict:
     """Train every short run of `plan` not saved yet in output_dir/training_history/
     candidate_search.json (saved as each one ends, so an interrupted search continues where it
-    stopped; setup.epochs = 0 trains none). Returns the saved runs made with these settings: of
-    this length, or of every length when setup.epochs is 0. A run measured in any precision
-    counts as done; new ones use this machine's."""
+    stopped; setup.epochs = 0 trains none). The file is written under a lock, re-read there, so
+    two kernels searching at once keep each other's rows. Returns the saved runs made with these
+    settings: of this length, or of every length when setup.epochs is 0. A run measured in any
+    precision counts as done; new ones use this machine's."""
     path = Path(output_dir) / "training_history" / "candidate_search.json"
     search = utils.read_json(path)
     precision = utils.choose_precision(setup.precision, utils.has_gpu(), utils.cpu_supports_bf16())
-    shape = f"noise {settings['noise_dim']}, width {base['disc_filters']}, batch {setup.batch_size}"
-    described = f"{shape}, {len(setup.images)} images"
+    described = search_settings(base, settings, setup, yardstick.info)
     recipes = {name: make_recipe(name, base) for name, _ in plan}  # an unknown name stops here, first
     for name, seed in plan if setup.epochs else []:
         prefix = f"{name}|{seed}|{setup.epochs}|{described}, "
         if not any(key.startswith(prefix) for key in search):
             print(f"short run: {name}, seed {seed}, {precision}")
             run_settings = {**settings, "precision": precision}
-            search[prefix + precision] = short_run(recipes[name], seed, setup, run_settings, yardstick)
-            utils.atomic_write_json(path, search)
+            result = short_run(recipes[name], seed, setup, run_settings, yardstick)
+            with utils.locked(path):  # another kernel may have added rows meanwhile
+                search = {**utils.read_json(path), prefix + precision: result}
+                utils.atomic_write_json(path, search)
     return {
         key: result
         for key, result in search.items()
@@ -225,6 +238,11 @@ def generate_images(generator, count: int, seed: int, label: int | str | None = 
     `label` (a class number or name) when given."""
     if isinstance(label, str):
         label = utils.CIFAR10_CLASSES.index(label)
+    if label is not None and len(generator.inputs) == 1:
+        raise utils.ParameterError(
+            f"{generator.name} is not class-conditional: it cannot draw class "
+            f"{label} ({utils.CIFAR10_CLASSES[label]})."
+        )
     noise_dim = generator.inputs[0].shape[-1]
     noise = np.random.default_rng(seed).standard_normal((count, noise_dim)).astype("float32")
     batches = [
@@ -245,7 +263,7 @@ def load_run_generator(paths: dict):
         raise utils.ParameterError(f"{paths['checkpoints']} holds no trained run: train it first.")
     width = config["base_filters"]
     recipe = {"gen_filters": width, "disc_filters": width, "conditional": False, "ema_decay": 0.0}
-    recipe.update(config.get("recipe", {}))
+    recipe.update({**utils.RECIPE_DEFAULTS, **config.get("recipe", {})})
     generator = lesson.build_models({**recipe, "ema_decay": 0.0}, config["noise_dim"], "float32")[0]
     role = "ema_generator" if recipe["ema_decay"] > 0 else "generator"
     tf.train.Checkpoint(**{role: generator}).restore(
@@ -255,10 +273,19 @@ def load_run_generator(paths: dict):
 
 
 def trained_runs(output_dir: str | Path, names: list[str], epochs: int) -> dict[str, dict]:
-    """The paths of the runs among `names` whose history holds at least `epochs` epochs."""
-    root = Path(output_dir) / "training_history"
-    finished = [name for name in names if len(utils.load_history(root / name / "history.json")) >= epochs]
+    """The paths of the runs among `names` whose latest checkpoint holds at least `epochs` epochs
+    (a history file may run ahead of it)."""
+    root = Path(output_dir) / "training_checkpoints"
+    finished = [name for name in names if utils.checkpoint_epoch(root / name) >= epochs]
     return {name: utils.make_run_paths(output_dir, name) for name in finished}
+
+
+def runs_with_history(output_dir: str | Path, names: list[str]) -> dict[str, dict]:
+    """The paths of the runs among `names` with at least one epoch in their history file: a run
+    stopped early, or one whose checkpoints are not at hand, still shows its curves."""
+    root = Path(output_dir) / "training_history"
+    kept = [name for name in names if utils.load_history(root / name / "history.json")]
+    return {name: utils.make_run_paths(output_dir, name) for name in kept}
 
 
 def draw_side_by_side(rows: dict[str, list[Path]], column_titles: list[str], path: Path, width=3.0) -> Path:
@@ -368,9 +395,27 @@ def walks(generator, seed: int, class_name: str, between: tuple[str, str], steps
 
 
 # ------------------------------------------------------------ commands ----
-def export_images(images: np.ndarray, folder: str | Path) -> Path:
+def _previous_export(folder: Path, overwrite: bool) -> list[Path]:
+    """The files an earlier export wrote in `folder` (NNNNN.png, images.npz, manifest.json), to
+    replace. A folder holding any file is refused (ParameterError) unless `overwrite`."""
+    held = sorted(folder.iterdir()) if folder.is_dir() else []
+    if held and not overwrite:
+        raise utils.ParameterError(
+            f"{folder} already holds files ({len(held)}): export into a new or empty folder, or pass "
+            "--overwrite (overwrite=True) to replace the files a previous export wrote there."
+        )
+    ours = {"images.npz", "manifest.json"}
+    return [p for p in held if p.is_file() and (p.name in ours or (p.suffix == ".png" and p.stem.isdigit()))]
+
+
+def export_images(
+    images: np.ndarray, folder: str | Path, labels=None, manifest: dict | None = None, overwrite: bool = False
+) -> Path:
     """Write uint8 images (N x 32 x 32 x 3) as folder/NNNNN.png and folder/images.npz (key
-    `images`), the inputs clean-fid and torch-fidelity take."""
+    `images`, and `labels`, the class of each image, when given), the inputs clean-fid and
+    torch-fidelity take, then `manifest` as folder/manifest.json. A folder that already holds files
+    is refused; with `overwrite`, the files a previous export wrote there are removed first (so no
+    higher-numbered PNG of a larger export stays behind) and any other file is kept."""
     import io
 
     from PIL import Image
@@ -378,35 +423,84 @@ def export_images(images: np.ndarray, folder: str | Path) -> Path:
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
         raise ValueError(f"expected uint8 images of shape N x 32 x 32 x 3, got {images.dtype} {images.shape}")
+    arrays = {"images": images}
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels, dtype=np.int64)
+        if arrays["labels"].shape != (len(images),):
+            raise ValueError(f"expected one label per image ({len(images)}), got {arrays['labels'].shape}")
     folder = Path(folder)
+    for path in _previous_export(folder, overwrite):
+        path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(images):
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="PNG")
         utils.atomic_write_bytes(folder / f"{i:05d}.png", buffer.getvalue())
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images)
+    np.savez_compressed(buffer, **arrays)
     utils.atomic_write_bytes(folder / "images.npz", buffer.getvalue())
+    if manifest is not None:
+        utils.atomic_write_json(folder / "manifest.json", manifest)
     return folder
 
 
 def export_run(
-    run_name: str, count: int, out: str | Path, output_dir: str | Path = ".", seed: int = 0, class_name=None
+    run_name: str,
+    count: int,
+    out: str | Path,
+    output_dir: str | Path = ".",
+    seed: int = 0,
+    class_name=None,
+    overwrite: bool = False,
 ) -> Path:
     """Export `count` images of a trained run (its final generator, as the notebook samples it) as
-    out/NNNNN.png and out/images.npz. A class-conditional run draws every class equally often, or
-    only `class_name` when given."""
+    out/NNNNN.png, out/images.npz and out/manifest.json (the run, its checkpoint's epoch, the
+    sampler, the seed, the count). A class-conditional run draws image i as class i mod 10, or
+    only `class_name` when given; its images.npz then holds `labels` beside `images`, and the
+    manifest the class of each index. An unknown run name lists the runs there and creates
+    nothing; an `out` that holds files is refused unless `overwrite` (see export_images)."""
     utils.check_positive_int("count", count)
     if class_name is not None and class_name not in utils.CIFAR10_CLASSES:
         raise utils.ParameterError(
             f"class {class_name!r} is not a CIFAR-10 class: one of {', '.join(utils.CIFAR10_CLASSES)}."
         )
-    generator, _ = load_run_generator(utils.make_run_paths(output_dir, run_name))
-    if class_name is not None and len(generator.inputs) == 1:
+    utils.check_run_name(run_name, "--run")
+    runs_folder = Path(output_dir) / "training_checkpoints"
+    runs = sorted(config.parent.name for config in runs_folder.glob("*/run_config.json"))
+    if run_name not in runs:  # checked before make_run_paths, which makes a run's folders
+        raise utils.ParameterError(
+            f"no run {run_name!r} in {runs_folder}: "
+            + (f"the runs there are {', '.join(runs)}." if runs else "it holds no run.")
+        )
+    _previous_export(Path(out), overwrite)  # refused before the images are drawn
+    paths = utils.make_run_paths(output_dir, run_name)
+    generator, config = load_run_generator(paths)
+    conditional = len(generator.inputs) == 2
+    if class_name is not None and not conditional:
         raise utils.ParameterError(
             f"run {run_name!r} is not class-conditional: it cannot draw a chosen class."
         )
-    return export_images(generate_images(generator, count, seed, class_name), out)
+    manifest = {
+        "run": run_name,
+        "checkpoint_epoch": utils.checkpoint_epoch(paths["checkpoints"]),
+        "sampler": "average" if config.get("recipe", {}).get("ema_decay", 0) > 0 else "generator",
+        "seed": seed,
+        "count": count,
+        "conditional": conditional,
+    }
+    labels = None
+    if conditional:  # generate_images' batches of 500 start at multiples of 10: image i is class i mod 10
+        label = None if class_name is None else utils.CIFAR10_CLASSES.index(class_name)
+        labels = np.arange(count) % 10 if label is None else np.full(count, label)
+        manifest.update(
+            {
+                "class": class_name,
+                "class_names": list(utils.CIFAR10_CLASSES),
+                "labels": labels.tolist(),  # the class of image i (NNNNN.png, images.npz row i)
+            }
+        )
+    images = generate_images(generator, count, seed, class_name)
+    return export_images(images, out, labels, manifest, overwrite)
 
 
 def strip_embedded_images(notebook: str | Path) -> int:
@@ -434,14 +528,23 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="Commands for the runs of dcgan_cifar10.ipynb.")
     sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="write N images of a run as PNGs and an .npz (key 'images')")
+    export = sub.add_parser(
+        "export",
+        help="write N images of a run as PNGs, an .npz (keys 'images', and 'labels' for a "
+        "class-conditional run) and manifest.json",
+    )
     export.add_argument("--run", required=True, help="run name, e.g. baseline or conditional")
     export.add_argument("--count", type=int, default=10_000, help="number of images (default 10000)")
-    export.add_argument("--out", required=True, help="folder to write")
+    export.add_argument("--out", required=True, help="folder to write: new or empty, unless --overwrite")
     export.add_argument("--output-dir", default=".", help="the notebook's OUTPUT_DIR (default .)")
     export.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     export.add_argument(
         "--class", dest="class_name", help="a class-conditional run: only this class, e.g. horse"
+    )
+    export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files a previous export wrote in --out (other files are kept)",
     )
     strip = sub.add_parser("strip-images", help="remove embedded images from executed notebooks, in place")
     strip.add_argument("notebooks", nargs="+", help="executed .ipynb files")
@@ -453,9 +556,19 @@ def main(argv: list[str] | None = None) -> None:
         for notebook in args.notebooks:
             print(f"{notebook}: {strip_embedded_images(notebook)} images removed")
     else:
-        folder = export_run(args.run, args.count, args.out, args.output_dir, args.seed, args.class_name)
+        try:
+            folder = export_run(
+                args.run, args.count, args.out, args.output_dir, args.seed, args.class_name, args.overwrite
+            )
+        except utils.ParameterError as error:
+            export.error(str(error))  # the message and the usage, exit status 2
+        manifest = json.loads((folder / "manifest.json").read_text())
         what = f"{args.class_name} images" if args.class_name else "images"
-        print(f"wrote {args.count} {what} of run {args.run!r} to {folder}/ (PNGs and images.npz)")
+        keys = "images, labels" if manifest["conditional"] else "images"
+        print(
+            f"wrote {args.count} {what} of run {args.run!r} (epoch {manifest['checkpoint_epoch']}, "
+            f"sampler: {manifest['sampler']}) to {folder}/: NNNNN.png, images.npz ({keys}), manifest.json"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pickle
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -199,20 +200,63 @@ def choose_precision(
     return "mixed_bfloat16" if has_bf16_cpu else "float32"
 
 
+# TensorFlow's C++ start-up lines that say nothing is wrong: written before its log level applies
+KNOWN_NOISE = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers on your machine",  # a CPU-only machine
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions",
+    "rebuild TensorFlow with the appropriate compiler flags",
+    "Unable to register cu",  # cuDNN/cuFFT/cuBLAS factories registered twice, harmless
+    "computation_placer.cc",
+    "TF-TRT Warning: Could not find TensorRT",
+    "failed call to cuInit",  # no GPU driver; device_name() then says the CPU is used
+)
+
+
+def is_known_noise(line: str) -> bool:
+    return any(text in line for text in KNOWN_NOISE)
+
+
 @contextlib.contextmanager
-def native_stderr_silenced():
-    """Send what native code writes to file descriptor 2 to /dev/null for the duration: TensorFlow's
-    C++ start-up lines (oneDNN, CUDA probing) are written before its log level applies, and
-    Jupyter would show them in the cell's output."""
+def native_stderr_filtered():
+    """Catch what native code writes to file descriptor 2 for the duration, then pass on every line
+    but TensorFlow's known start-up noise (KNOWN_NOISE) through sys.stderr, where Jupyter shows it:
+    a CUDA library that fails to load, or any other error, is still seen."""
+    import tempfile
+
     sys.stderr.flush()
     saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        try:
+            os.dup2(caught.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if line.strip() and not is_known_noise(line)))
+
+
+def device_name() -> str:
+    """What TensorFlow trains on: its GPUs by name, else the CPU's model name and core count."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+        return "GPU " + ", ".join(names)
     try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        model = "CPU"
+    return f"{model}, {os.cpu_count()} cores (no GPU found)"
 
 
 # ---------------------------------------------------------------- files ----
@@ -222,16 +266,59 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, say: the message names the file that was not written
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, f"{err.strerror or err}; could not write {path}", str(path)) from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+TEMPORARY_FILE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")  # what atomic_write_bytes leaves
+
+
+def sweep_temporary_files(folders) -> list[Path]:
+    """Delete the temporary files of atomic writes that a killed process (kill -9) left in
+    `folders` and below them; a file of a process still alive is kept. Returns those deleted."""
+    swept = []
+    for folder in folders:
+        for path in Path(folder).rglob(".*.tmp"):
+            match = TEMPORARY_FILE.match(path.name)
+            if match and not process_alive(int(match.group(1))):
+                path.unlink(missing_ok=True)
+                swept.append(path)
+    return swept
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def locked(path: str | Path):
+    """Hold an exclusive lock on `path` (through path.lock beside it) for the duration: the
+    read-modify-write of a file that several kernels add to, such as the search's cache."""
+    lock_path = Path(path).with_name(Path(path).name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the other writer
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def atomic_write_json(path: str | Path, obj) -> None:
@@ -359,6 +446,9 @@ def run_precision(requested: str, config_path: str | Path, gpu: bool | None = No
     return choose_precision(requested, has_gpu() if gpu is None else gpu, cpu_supports_bf16(), saved)
 
 
+RECIPE_DEFAULTS = {"noise_fade_epochs": 50}  # what runs recorded before these keys existed used
+
+
 def check_run_config(path: str | Path, config: dict) -> None:
     """Refuse to resume a run folder under settings other than those it was made with. Reads only:
     a new run's settings are written by save_run_config once its checkpoint has been checked."""
@@ -366,6 +456,8 @@ def check_run_config(path: str | Path, config: dict) -> None:
     if not path.exists():
         return
     saved = saved_run_config(path)
+    if "recipe" in saved:
+        saved["recipe"] = {**RECIPE_DEFAULTS, **saved["recipe"]}
     differ = []
     for key in config.keys() & saved.keys():  # a setting an older run did not record is not compared
         if key == "recipe":  # likewise a recipe key the run's code did not have yet
@@ -455,9 +547,10 @@ def lock_run(folder: str | Path) -> Path:
 
 # ------------------------------------------------------------ parameters, all at once ----
 POSITIVE = (
-    "EPOCHS BATCH_SIZE NOISE_DIM CHECKPOINT_EVERY BASE_FILTERS CLASSIFIER_EPOCHS EVAL_IMAGES CURVE_IMAGES"
+    "EPOCHS BATCH_SIZE NOISE_DIM NOISE_FADE_EPOCHS CHECKPOINT_EVERY BASE_FILTERS CLASSIFIER_EPOCHS "
+    "EVAL_IMAGES CURVE_IMAGES"
 ).split()
-COUNTS = ("SNAPSHOT_EVERY", "SEARCH_EPOCHS", "MAX_TRAIN_IMAGES")
+COUNTS = ("SNAPSHOT_EVERY", "SEARCH_EPOCHS", "MAX_TRAIN_IMAGES", "SEED", "CLASSIFIER_SEED")
 
 
 def check_parameters(namespace: dict) -> None:
@@ -535,10 +628,12 @@ def run_config(run) -> dict:
 
 
 def open_run(run, manager) -> None:
-    """Open a GANRun's folder for training, given its checkpoint manager: lock the folder, check
-    the run's settings against those it was made with (reading only), restore the newest readable
-    checkpoint, then record the settings and load the 16 seeds and the history so far."""
+    """Open a GANRun's folder for training, given its checkpoint manager: lock the folder, sweep
+    what a killed process left half-written, check the run's settings against those it was made
+    with (reading only), restore the newest readable checkpoint, then record the settings and load
+    the 16 seeds and the history so far."""
     lock_run(run.paths["checkpoints"])  # one kernel per run: a second one stops here
+    sweep_temporary_files([run.paths["samples"], run.paths["checkpoints"], run.paths["history"].parent])
     config = run_config(run)
     check_run_config(run.paths["config"], config)  # nothing is written before the restore
     run.manager = manager
@@ -550,6 +645,12 @@ def open_run(run, manager) -> None:
 
 
 # ------------------------------------------------------------ during training ----
+def without_labels(model, inputs, labels):
+    """`inputs` for a model that takes no class (ValueError if labels were given): an unconditional
+    generator asked for a class must say so, not quietly draw any class."""
+    if labels is not None:
+        raise ValueError(f"{model.name} is not class-conditional: it cannot draw or judge a chosen class.")
+    return inputs
 
 
 def check_finite(metrics: np.ndarray, epoch: int, step: int) -> None:
@@ -607,16 +708,17 @@ def checkpoint_variables(checkpoint) -> list:
 
 class saved_on_stop:  # noqa: N801 (used as a context manager, like contextlib's)
     """`with saved_on_stop(run, save) as guard:` around a training loop that calls
-    `guard.finished(epoch)` after each epoch's hooks. If the loop stops early (KeyboardInterrupt, or
-    FloatingPointError from a non-finite loss), the state of the last finished epoch is put back
-    and saved with `save(run)` (unless that epoch's checkpoint exists), the history is cut back to
-    it, a message says how to continue, and the exception goes on."""
+    `guard.finished(epoch)` once an epoch's state is final. If the loop stops early (Ctrl-C, a
+    non-finite loss, a full disk, any error), every variable of the checkpoint (weights, optimizers,
+    noise generator, epoch) is put back to the last finished epoch, which is saved with `save(run)`
+    unless its checkpoint exists; the history is cut back to it, a message says how to continue,
+    and the exception goes on. So the kernel, the files and the next training cell agree."""
 
     def __init__(self, run, save):
         self.run, self.save = run, save
         self.variables = checkpoint_variables(run.manager.checkpoint)
         self.done = self.saved = run.epoch
-        self.state = None
+        self.state = [variable.numpy() for variable in self.variables]  # the epoch training starts from
 
     def __enter__(self):
         return self
@@ -626,23 +728,31 @@ class saved_on_stop:  # noqa: N801 (used as a context manager, like contextlib's
         latest = self.run.manager.latest_checkpoint
         if latest is not None and latest.endswith(f"-{epoch}"):
             self.saved = epoch
-        else:  # keep this epoch's state, in case training stops before the next checkpoint
-            self.state = [variable.numpy() for variable in self.variables]
+        self.state = [variable.numpy() for variable in self.variables]
 
     def __exit__(self, kind, error, traceback) -> bool:
-        if kind is None or not issubclass(kind, (KeyboardInterrupt, FloatingPointError)):
+        if kind is None or not issubclass(kind, (Exception, KeyboardInterrupt)):
             return False
+        for variable, value in zip(self.variables, self.state, strict=True):
+            variable.assign(value)
         if self.done > self.saved:
-            for variable, value in zip(self.variables, self.state, strict=True):
-                variable.assign(value)
             self.save(self.run)
-        print(
-            f"Stopped in epoch {self.done + 1} ({kind.__name__}). Saved: epochs 1-{self.done}, "
-            f"checkpoint in {self.run.paths['checkpoints']}. Run the notebook again to continue "
-            f"from epoch {self.done + 1}."
-        )
         del self.run.history[self.done :]
+        print(
+            f"Stopped after epoch {self.done} ({kind.__name__}: {error}). Saved: epochs 1-{self.done}, "
+            f"checkpoint in {self.run.paths['checkpoints']}; the models in memory are back at that "
+            f"epoch too. Run the training cell again to continue from epoch {self.done + 1}."
+        )
         return False
+
+
+def checkpoint_epoch(folder: str | Path) -> int:
+    """The epoch saved in a run folder's latest checkpoint (0 when it has none): the run's finished
+    epochs, whatever its history file holds."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(folder))
+    return 0 if latest is None else int(tf.train.load_variable(latest, "epoch/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 # ------------------------------------------------------------ images ----

@@ -222,7 +222,8 @@ def baseline_recipe(parameters: dict) -> dict:
     width = parameters["BASE_FILTERS"]
     return {
         "gen_filters": width, "disc_filters": width, "real_label": parameters["REAL_LABEL"],
-        "instance_noise": parameters["INSTANCE_NOISE"], "gen_lr": parameters["GEN_LR"],
+        "instance_noise": parameters["INSTANCE_NOISE"], "noise_fade_epochs": parameters["NOISE_FADE_EPOCHS"],
+        "gen_lr": parameters["GEN_LR"],
         "disc_lr": parameters["DISC_LR"], "beta_1": parameters["BETA_1"], "beta_2": parameters["BETA_2"],
         "conditional": False, "diffaugment": False, "ema_decay": 0.0,
     }  # fmt: skip

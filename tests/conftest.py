@@ -40,7 +40,7 @@ def tiny_recipe(**changes) -> dict:
     """The baseline's recipe at width 8 (the notebook builds it from its parameters), changed."""
     recipe = {
         "gen_filters": 8, "disc_filters": 8, "real_label": 0.9, "instance_noise": 0.1,
-        "gen_lr": 1e-3, "disc_lr": 1e-3, "beta_1": 0.5, "beta_2": 0.999,
+        "noise_fade_epochs": 50, "gen_lr": 1e-3, "disc_lr": 1e-3, "beta_1": 0.5, "beta_2": 0.999,
         "conditional": False, "diffaugment": False, "ema_decay": 0.0,
     }  # fmt: skip
     return {**recipe, **changes}

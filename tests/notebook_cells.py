@@ -34,11 +34,14 @@ def signal_epochs(train_one_epoch, events: Path):
     return wrapped
 
 
-def run_all_cells(events: Path | None = None, **overrides) -> dict:
+def run_all_cells(events: Path | None = None, until: str = "", **overrides) -> dict:
     """Execute every code cell in order, with the parameters overridden; with `events`, every epoch
-    of the notebook's own training signals its start there (see signal_epochs)."""
+    of the notebook's own training signals its start there (see signal_epochs); with `until`, stop
+    at the first markdown cell that starts with it (e.g. "## Step 7")."""
     namespace: dict = {"__name__": "__main__"}
     for i, cell in enumerate(json.loads(NOTEBOOK.read_text())["cells"]):
+        if until and cell["cell_type"] == "markdown" and "".join(cell["source"]).startswith(until):
+            break
         if cell["cell_type"] != "code":
             continue
         run_cell("".join(cell["source"]), f"cell-{i}", namespace)

@@ -91,9 +91,29 @@ def test_train_step_changes_weights_and_returns_finite_metrics(nb, tmp_path, jit
     gen_opt, disc_opt = run.generator_optimizer, run.discriminator_optimizer
     before_g = [w.numpy().copy() for w in generator.trainable_weights]
     before_d = [w.numpy().copy() for w in discriminator.trainable_weights]
-    metrics = run.train_step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.1)).numpy()
-    assert metrics.shape == (4,) and np.isfinite(metrics).all()
-    assert 0 <= metrics[2] <= 1 and 0 <= metrics[3] <= 1
+    images = tf.random.uniform([8, 32, 32, 3], -1, 1, seed=3)
+    # The step's metrics, worked out beforehand from the same weights and a copy of its noise stream
+    # (drawn as the step draws it, under XLA or not): its noise, then the instance noise on the reals
+    # and on the fakes.
+    rng = tf.random.Generator.from_state(run.noise_rng.state.numpy(), run.noise_rng.algorithm)
+
+    @tf.function(jit_compile=jit)
+    def judged():
+        fakes = generator(rng.normal([8, NOISE_DIM]), training=True)
+        real_logits = discriminator(images + 0.1 * rng.normal(images.shape), training=True)
+        return real_logits, discriminator(fakes + 0.1 * rng.normal(fakes.shape), training=True)
+
+    real_logits, fake_logits = judged()
+    expected = [
+        float(nb["generator_loss"](fake_logits)),
+        float(nb["discriminator_loss"](real_logits, fake_logits, 0.9)),
+        float(np.mean(real_logits.numpy() > 0)),
+        float(np.mean(fake_logits.numpy() < 0)),
+    ]
+    assert expected[2] + expected[3] != 1  # so the two accuracies swapped would not match either
+    metrics = run.train_step(images, tf.constant(0.1)).numpy()
+    assert metrics.shape == (4,)
+    assert metrics[:2] == pytest.approx(expected[:2], abs=1e-4) and metrics[2:].tolist() == expected[2:]
     assert all(
         not np.array_equal(b, w.numpy()) for b, w in zip(before_g, generator.trainable_weights, strict=True)
     )
@@ -233,12 +253,38 @@ def test_time_left_counts_this_epoch_and_the_ones_to_come():
 
 
 def test_class_grid_draws_one_row_per_class_from_the_first_ten_seeds(nb, tmp_path):
+    """A stand-in conditional G paints each image one colour: red from its class, green from its
+    seed (the first number of its noise). In the saved grid, each (class, seed) colour must sit in
+    row `class`, column `seed`; seeds 10-15 must not show."""
+    import keras
+
     run = tiny_run(nb, tmp_path, recipe=tiny_recipe(conditional=True))
-    run.seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
+    noise, label = keras.Input((NOISE_DIM,)), keras.Input((), dtype="int32")
+    colour = keras.layers.Lambda(
+        lambda x: tf.stack(
+            [tf.cast(x[1], tf.float32) * 0.18 - 0.81, x[0][:, 0], tf.zeros_like(x[0][:, 0])], 1
+        )
+    )([noise, label])
+    run.generator = keras.Model(
+        [noise, label], keras.layers.Lambda(lambda c: tf.tile(c[:, None, None], [1, 32, 32, 1]))(colour)
+    )
+    run.seeds = np.zeros((16, NOISE_DIM), "float32")
+    run.seeds[:, 0] = (np.arange(16) - 7.5) / 8.5  # seed j: green level j
     nb["save_sample_grids"](run, 7)
-    path = run.paths["samples"] / "classes" / "epoch_0007.png"
-    with Image.open(path) as image:
-        assert image.mode in ("RGB", "RGBA") and image.size[0] > 400
+    with Image.open(run.paths["samples"] / "classes" / "epoch_0007.png") as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+
+    def where(klass: int, seed: int):
+        painted = nb["to_uint8"]([klass * 0.18 - 0.81, run.seeds[seed, 0], 0.0]).astype(int)
+        return np.argwhere((pixels == painted).all(axis=2))  # (y, x) of every pixel of that colour
+
+    assert all(len(where(c, s)) == 0 for c in range(10) for s in range(10, 16))
+    cells = [[where(c, s) for s in range(10)] for c in range(10)]
+    assert min(len(cell) for row in cells for cell in row) > 400  # every image shows, about 40 x 40 pixels
+    rows = np.array([[cell[:, 0].mean() for cell in row] for row in cells])  # row centres, by class and seed
+    columns = np.array([[cell[:, 1].mean() for cell in row] for row in cells])
+    assert (np.diff(rows, axis=0) > 30).all() and np.ptp(rows, axis=1).max() < 1  # class c: row c
+    assert (np.diff(columns, axis=1) > 30).all() and np.ptp(columns, axis=0).max() < 1  # seed s: column s
     with Image.open(run.paths["samples"] / "epoch_0007.png") as grid:  # the 16 seeds too, as always
         assert grid.size == (288, 309)  # the size of every committed grid: GIF frames stay equal
 

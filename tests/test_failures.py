@@ -106,7 +106,7 @@ def test_stopping_mid_epoch_saves_the_last_finished_epoch(nb, small_run, failure
     run.train_step, state = failing_step(run.train_step, run.generator, 4 * 2 + 2, failure)
     with pytest.raises(error):
         nb["train"](run, dataset, 6)
-    assert "Stopped in epoch 3" in capsys.readouterr().out
+    assert "Stopped after epoch 2" in capsys.readouterr().out
     assert [row["epoch"] for row in run.history] == [1, 2] and run.epoch == 2
     assert [row["epoch"] for row in utils.load_history(run.paths["history"])] == [1, 2]
     # Fresh models restore epoch 2 exactly: the weights G had when epoch 2 ended, not the ones

@@ -2,6 +2,7 @@
 on known inputs."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -49,16 +50,23 @@ def test_search_trains_only_missing_runs_saves_each_and_checks_names_first(tmp_p
         return {"epochs": setup.epochs, "seconds_per_epoch": 1.0}
 
     monkeypatch.setattr(tools, "short_run", fake_short_run)
-    setup = tools.SearchSetup(np.zeros((64, 32, 32, 3)), np.zeros(64), 16, 2, 4, 10, "float32")
+    setup = tools.SearchSetup(np.zeros((64, 32, 32, 3)), np.zeros(64), 16, 2, 10, "float32")
+    classifier = SimpleNamespace(info={"epochs": 12, "seed": 42})
     settings = {"noise_dim": 16}
     plan = [("baseline", 1), ("conditional", 1)]
-    results = tools.run_search(plan, tiny_recipe(), settings, setup, None, tmp_path)
+    results = tools.run_search(plan, tiny_recipe(), settings, setup, classifier, tmp_path)
     assert trained == [(False, 1), (True, 1)]
-    key = "baseline|1|2|noise 16, width 8, batch 16, 64 images, float32"
+    key = (
+        "baseline|1|2|noise 16, width 8, batch 16, 64 images, lr 0.001/0.001, betas 0.5/0.999, "
+        "real label 0.9, instance noise 0.1 over 50 epochs, 10 images measured, "
+        "classifier 12 epochs seed 42, float32"
+    )
     assert key in results and set(
         json.loads((tmp_path / "training_history" / "candidate_search.json").read_text())
     ) == set(results)
-    again = tools.run_search([*plan, ("conditional", 2)], tiny_recipe(), settings, setup, None, tmp_path)
+    again = tools.run_search(
+        [*plan, ("conditional", 2)], tiny_recipe(), settings, setup, classifier, tmp_path
+    )
     assert trained[2:] == [(True, 2)] and len(again) == 3  # only the new one trained
     assert (
         len(
@@ -66,8 +74,8 @@ def test_search_trains_only_missing_runs_saves_each_and_checks_names_first(tmp_p
                 plan,
                 tiny_recipe(),
                 settings,
-                tools.SearchSetup(setup.images, setup.labels, 16, 0, 4, 10),
-                None,
+                tools.SearchSetup(setup.images, setup.labels, 16, 0, 10),
+                classifier,
                 tmp_path,
             )
         )
@@ -75,7 +83,7 @@ def test_search_trains_only_missing_runs_saves_each_and_checks_names_first(tmp_p
     )  # SEARCH_EPOCHS 0: shows every saved length
     with pytest.raises(utils.ParameterError, match="unknown candidate 'cr'"):
         tools.run_search(
-            [("baseline", 9), ("conditional+cr", 1)], tiny_recipe(), settings, setup, None, tmp_path
+            [("baseline", 9), ("conditional+cr", 1)], tiny_recipe(), settings, setup, classifier, tmp_path
         )
     assert trained[3:] == []  # the unknown name stopped the search before any training
 
@@ -138,6 +146,40 @@ def test_every_switch_of_the_train_step_trains_every_variable(nb, tmp_path, chan
     assert np.isfinite(metrics).all()
     still = [w.path for w, b in zip(variables, before, strict=True) if np.array_equal(b, w.numpy())]
     assert still == []  # every weight moved, the per-class scales, shifts and embeddings included
+    # What D is shown: one step of the same code run eagerly, G and D wrapped to record their calls.
+    run.generator, run.discriminator = Recorder(run.generator), Recorder(run.discriminator)
+    step = nb["make_train_step"](run).python_function
+    conditional, augmented = bool(changes.get("conditional")), bool(changes.get("diffaugment"))
+    for noise_std in (0.1, 0.0):
+        run.generator.calls.clear()
+        run.discriminator.calls.clear()
+        step(batch, tf.constant(noise_std))
+        ((g_inputs, fakes),) = run.generator.calls
+        (real_in, _), (fake_in, _) = run.discriminator.calls  # reals first, then fakes
+        if conditional:  # D judges the reals as their classes and the fakes as the classes G drew
+            (real_in, real_labels), (fake_in, fake_labels), (_, drawn_labels) = real_in, fake_in, g_inputs
+            assert real_labels.tolist() == list(range(10)) and fake_labels.tolist() == drawn_labels.tolist()
+            assert drawn_labels.tolist() != real_labels.tolist()
+        # DiffAugment's cutout blanks at least 8 x 8 pixels of every image, the reals' as the fakes'.
+        for seen in (real_in, fake_in):
+            blanked = (seen == 0).all(axis=3).sum(axis=(1, 2))
+            assert (blanked >= 64).all() if augmented else (blanked == 0).all()
+        if not augmented:  # the instance noise: N(0, noise_std) on reals and fakes alike
+            for seen, shown in ((real_in, images.numpy()), (fake_in, fakes)):
+                assert np.std(seen - shown) == pytest.approx(noise_std, abs=0.003)
+
+
+class Recorder:
+    """Stands in for a model in the train step: calls it, and records (its inputs, its output)."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+        self.inputs, self.trainable_variables = model.inputs, model.trainable_variables
+
+    def __call__(self, inputs, training=False):
+        output = self.model(inputs, training=training)
+        self.calls.append((tf.nest.map_structure(np.asarray, inputs), np.asarray(output)))
+        return output
 
 
 def test_ema_follows_the_generator_with_a_ramped_decay(nb, tmp_path):
@@ -174,12 +216,14 @@ def test_checkpoint_with_ema_round_trip_and_load_run_generator(nb, tmp_path, con
     for _ in range(3):
         run.train_step((images, tf.range(10)) if conditional else images, tf.constant(0.0))
     nb["refresh_batch_norm"](run.ema_generator, 0, count=100)
-    assert (
-        len(utils.checkpoint_variables(run.manager.checkpoint)) > len(run.generator.weights) * 2
-    )  # + average
+    saved_ids = {id(v) for v in utils.checkpoint_variables(run.manager.checkpoint)}
+    assert all(id(v) in saved_ids for v in run.ema_generator.weights)  # the average is saved too
     run.history = [{"epoch": 1}]
     run.manager.checkpoint.epoch.assign(1)
     nb["save_checkpoint"](run)
+    in_file = [name for name, _ in tf.train.list_variables(run.manager.latest_checkpoint)]
+    average_in_file = [n for n in in_file if n.startswith("ema_generator/") and n.endswith("VARIABLE_VALUE")]
+    assert len(average_in_file) == len(run.ema_generator.weights)
     restored, saved_config = tools.load_run_generator(run.paths)
     assert saved_config["recipe"] == recipe and len(restored.inputs) == 1 + conditional
     for a, b in zip(restored.weights, run.ema_generator.weights, strict=True):  # the average, not G itself
@@ -206,11 +250,105 @@ def test_generate_images_and_metrics_on_a_tiny_classifier(nb):
     yardstick = evaluation.Yardstick(classifier, reference, np.arange(37) % 10, {})
     metrics = yardstick.metrics(images)
     assert metrics["classifier_fid"] == pytest.approx(0.0, abs=1e-6)  # a set against itself
-    assert sum(metrics["class_counts"]) == 37 and 1.0 <= metrics["effective_classes"] <= 10.0
+    predicted = evaluation.classifier_outputs(classifier, images)[1].argmax(axis=1)
+    assert metrics["class_counts"] == np.bincount(predicted, minlength=10).tolist()
     table = evaluation.metrics_table({"a": metrics})
     assert table.count("\n") == 2 and "| a | 37 |" in table
     nearest, distances = yardstick.nearest(images[:5])
     assert nearest.tolist() == [0, 1, 2, 3, 4] and np.allclose(distances, 0, atol=1e-3)
+
+
+def colour_classifier():
+    """A stand-in classifier of solid-colour images: its features are the image's mean colour, and
+    it calls an image of red level r class round(r / 20) (logit_k = -(r - 20k)^2 up to a term
+    common to all k): sure at r = 20k, split half and half at r = 20k + 10."""
+    inputs = tf.keras.Input((32, 32, 3))
+    features = tf.keras.layers.GlobalAveragePooling2D(name="features")(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(10, name="logits")(features))
+    kernel = np.zeros((3, 10), "float32")
+    kernel[0] = 40 * np.arange(10)
+    model.get_layer("logits").set_weights([kernel, -400 * np.arange(10, dtype="float32") ** 2])
+    return model
+
+
+def solid_images(reds, seed: int) -> np.ndarray:
+    """uint8 images of one colour each: the given red levels, random green and blue."""
+    rng = np.random.default_rng(seed)
+    colours = np.column_stack([reds, rng.integers(50, 200, (len(reds), 2))])
+    return np.ascontiguousarray(np.broadcast_to(colours[:, None, None, :], (len(reds), 32, 32, 3)), np.uint8)
+
+
+def test_class_counts_recognizable_share_and_effective_classes_on_a_known_case():
+    yardstick = evaluation.Yardstick(colour_classifier(), np.zeros((10, 3)), np.arange(10), {})
+    # 20 images of class 0, 10 of class 1, 10 of class 2, every one at its class's red level.
+    metrics = yardstick.metrics(solid_images(20 * np.repeat([0, 1, 2], [20, 10, 10]), seed=0))
+    assert metrics["class_counts"] == [20, 10, 10] + [0] * 7 and metrics["recognizable"] == 1.0
+    # shares 1/2, 1/4, 1/4: entropy 1.5 ln 2, so exp(entropy) = 2^1.5 (2 or 3 would be a miscount)
+    assert metrics["effective_classes"] == pytest.approx(2**1.5, rel=1e-9)
+    # 10 images each of classes 0-3, half of them halfway between two classes (not recognizable).
+    reds = 20 * (np.arange(40) % 4) + 10 * (np.arange(40) >= 20)
+    metrics = yardstick.metrics(solid_images(reds, seed=1))
+    assert metrics["class_counts"] == [10] * 4 + [0] * 6 and metrics["recognizable"] == 0.5
+    assert metrics["effective_classes"] == pytest.approx(4.0, rel=1e-9)
+
+
+def test_against_baseline_on_a_known_case():
+    reference = np.random.default_rng(0).normal(100, 20, (300, 3))
+    yardstick = evaluation.Yardstick(colour_classifier(), reference, np.arange(300) % 10, {})
+    base = solid_images(20 * (np.arange(40) % 4) + 10 * (np.arange(40) >= 20), seed=1)  # 4 classes, half sure
+    new = solid_images(20 * np.repeat([0, 1, 2], [20, 10, 10]), seed=2)  # 2^1.5 classes, all sure
+    results = yardstick.compare({"baseline": base, "new": new}, "baseline", resamples=50)
+    assert "vs_baseline" not in results["baseline"]
+    ratios = results["new"]["vs_baseline"]
+    # The features are the images' colours: the FIDs follow from them directly.
+    fids = [evaluation.frechet_distance(images[:, 0, 0].astype(float), reference) for images in (new, base)]
+    assert ratios["fid_ratio"] == pytest.approx(fids[0] / fids[1], rel=1e-9)
+    assert ratios["recognizable_ratio"] == 2.0  # 1.0 against 0.5
+    assert ratios["effective_classes_ratio"] == pytest.approx(2**1.5 / 4, rel=1e-9)
+    ratios.update(fid_ratio_interval=[1.234, 1.875], recognizable_ratio_interval=[1.5, 2.666])
+    line = (
+        f"classifier-FID {fids[0] / fids[1]:.2f}x the baseline's (95% interval 1.23-1.88), "
+        "recognizable 2.00x (1.50-2.67), effective classes 0.71x"
+    )
+    assert evaluation.against_baseline(results["new"]) == line
+    targets = "targets for the new run: 0.75x or less (interval below 1), recognizable 1.5x or more"
+    text = evaluation.against_baseline_text(results)  # one line per compared set, then the targets
+    assert text.splitlines() == [f"new: {line}", f"{targets}, classes 1.00x or more"]
+
+
+def test_per_class_fids_on_a_known_case():
+    """A stand-in conditional G draws solid colours, its red level set by the class; the reference
+    features of class c are those of the images G draws as class c (seed + c) with red moved by c,
+    and the test images of class c are those images with green moved by 2. Equal covariances
+    leave only the means' distance: FID c^2 for G, c^2 + 4 for the test images."""
+    noise, label = tf.keras.Input((NOISE_DIM,)), tf.keras.Input((), dtype="int32")
+    colour = tf.keras.layers.Lambda(
+        lambda inputs: tf.stack(
+            [
+                tf.cast(inputs[1], tf.float32) * 0.1 - 0.45 + 0.05 * inputs[0][:, 0],
+                0.2 * inputs[0][:, 1],
+                0.2 * inputs[0][:, 2],
+            ],
+            axis=1,
+        )
+    )([noise, label])
+    image = tf.keras.layers.Lambda(lambda c: tf.tile(c[:, None, None, :], [1, 32, 32, 1]))(colour)
+    generator = tf.keras.Model([noise, label], image)
+    count, seed = 20, 5
+    drawn = {c: tools.generate_images(generator, count, seed + c, label=c) for c in range(10)}
+    colours = {c: images[:, 0, 0].astype(float) for c, images in drawn.items()}
+    reference = np.concatenate([colours[c] + [c, 0, 0] for c in range(10)])
+    yardstick = evaluation.Yardstick(colour_classifier(), reference, np.repeat(np.arange(10), count), {})
+    test_images = np.concatenate([drawn[c] + np.uint8([0, 2, 0]) for c in range(10)])
+    assert all(images[..., 1].max() <= 253 for images in drawn.values())  # the + 2 did not wrap
+    test_labels = np.repeat(np.arange(10), count)
+    # Three more test images of each class after the first `count`: only the first `count` are used.
+    test_images = np.concatenate([test_images, np.zeros((30, 32, 32, 3), np.uint8)])
+    test_labels = np.concatenate([test_labels, np.arange(30) % 10])
+    fids = tools.per_class_fids({"G": generator}, yardstick, (test_images, test_labels), count, seed)
+    assert list(fids) == ["G", "real test images"]
+    assert fids["G"] == pytest.approx([c**2 for c in range(10)], abs=1e-6)
+    assert fids["real test images"] == pytest.approx([c**2 + 4 for c in range(10)], abs=1e-6)
 
 
 def test_search_table_compares_time_within_a_precision_and_names_it():

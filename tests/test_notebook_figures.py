@@ -19,7 +19,7 @@ def test_figures_of_a_known_notebook(tmp_path):
         cell("markdown", "# title"),
         cell("code", "SIZE = 3\nimport numpy as np\n\n"),  # 2 lines
         cell("code", "def f(x):\n    return x * SIZE\n"),  # no markdown before it; reads SIZE
-        cell("markdown", "why"),
+        cell("markdown", "why\n## Step 1. inside"),
         cell(
             "code",
             "def g(x, SIZE):\n    def h(y):\n        return y + x\n"
@@ -32,8 +32,10 @@ def test_figures_of_a_known_notebook(tmp_path):
     assert found["cells"] == 5 and found["median_code_lines"] == 2 and found["longest_code_cell"] == 5
     assert found["code_after_markdown"] == pytest.approx(2 / 3)
     assert found["functions_reading_notebook_data"] == {"f": ["SIZE"]}  # g takes SIZE; h's x is g's
+    assert found["headings_inside_cells"] == ["## Step 1. inside"]
     assert missed(found) == [
         "67% of code cells after markdown (at least 85%)",
+        "headings that do not open their cell: ['## Step 1. inside']",
         "functions reading notebook-level data: {'f': ['SIZE']}",
     ]
 

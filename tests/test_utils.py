@@ -1,7 +1,6 @@
 """The plumbing module: data folder, parameter checks, precision, atomic files."""
 
 import json
-import os
 import pickle
 
 import numpy as np
@@ -163,14 +162,6 @@ def test_run_config_refuses_other_settings_and_changes_nothing(tmp_path):
     with pytest.raises(utils.ParameterError, match="NOISE_DIM is 64, the run used 100"):
         utils.check_run_config(path, {**config, "noise_dim": 64})
     assert path.read_bytes() == before
-
-
-def test_native_stderr_is_silenced_only_inside_the_block(capfd):
-    os.write(2, b"before\n")
-    with utils.native_stderr_silenced():
-        os.write(2, b"native start-up chatter\n")  # as C++ code writes it, below Python
-    os.write(2, b"after\n")
-    assert capfd.readouterr().err == "before\nafter\n"
 
 
 def test_strip_embedded_images_keeps_the_text_and_drops_the_pictures(tmp_path):
