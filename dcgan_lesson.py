@@ -127,6 +127,22 @@ def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, real_labe
     return tf.reduce_mean(real) + tf.reduce_mean(fake)
 
 
+def gan_losses(recipe: dict, real_out, fake_out, real_labels=None, fake_labels=None) -> tuple:
+    """(G's loss, D's loss, D's real logits, D's fake logits) from D's outputs. Step 7's switches, off
+    here: the hinge loss, and an auxiliary classifier (D then outputs (logit, class logits))."""
+    if recipe["ac_weight"]:  # Step 7
+        (real_out, real_classes), (fake_out, fake_classes) = real_out, fake_out
+    if recipe["spectral_hinge"]:  # Step 7
+        gen_loss, disc_loss = hinge_losses(real_out, fake_out)
+    else:
+        gen_loss = generator_loss(fake_out)
+        disc_loss = discriminator_loss(real_out, fake_out, recipe["real_label"])
+    if recipe["ac_weight"]:  # Step 7: D learns the real images' classes, G to show the class asked for
+        gen_loss += recipe["ac_weight"] * class_loss(fake_labels, fake_classes)
+        disc_loss += recipe["ac_weight"] * class_loss(real_labels, real_classes)
+    return gen_loss, disc_loss, real_out, fake_out
+
+
 def discriminator_accuracy(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(share of real images called real, share of fakes called fake)."""
     real_accuracy = tf.reduce_mean(tf.cast(tf.cast(real_logits, tf.float32) > 0.0, tf.float32))
@@ -177,9 +193,9 @@ class GANRun:
 
 def build_models(recipe: dict, noise_dim: int, precision: str) -> tuple:
     """(generator, discriminator, a copy of G to hold its average or None) for a recipe."""
-    if recipe["conditional"]:  # Step 7
-        generator = build_conditional_generator(noise_dim, recipe["gen_filters"], precision)
-        discriminator = build_projection_discriminator(recipe["disc_filters"], precision)
+    if recipe["conditional"]:  # Step 7: the class embedding, the classifier head, spectral norm
+        generator = build_conditional_generator(noise_dim, recipe["gen_filters"], precision, recipe)
+        discriminator = build_projection_discriminator(recipe["disc_filters"], precision, recipe)
     else:
         generator = build_generator(noise_dim, recipe["gen_filters"], precision)
         discriminator = build_discriminator(recipe["disc_filters"], precision)
@@ -223,10 +239,11 @@ def make_train_step(run: GANRun):
             fake_seen = fake_images + instance_noise * rng.normal(tf.shape(fake_images))
             if recipe["diffaugment"]:  # Step 7
                 real_seen, fake_seen = diff_augment(real_seen, rng), diff_augment(fake_seen, rng)
-            real_logits = draw(discriminator, real_seen, real_labels, training=True)
-            fake_logits = draw(discriminator, fake_seen, fake_labels, training=True)
-            gen_loss = generator_loss(fake_logits)
-            disc_loss = discriminator_loss(real_logits, fake_logits, recipe["real_label"])
+            real_out = draw(discriminator, real_seen, real_labels, training=True)
+            fake_out = draw(discriminator, fake_seen, fake_labels, training=True)
+            gen_loss, disc_loss, real_logits, fake_logits = gan_losses(
+                recipe, real_out, fake_out, real_labels, fake_labels
+            )
             scaled_gen_loss = run.generator_optimizer.scale_loss(gen_loss)  # float16: x the loss scale
             scaled_disc_loss = run.discriminator_optimizer.scale_loss(disc_loss)
         apply_gradients(run.generator_optimizer, gen_tape, scaled_gen_loss, generator)
@@ -430,11 +447,17 @@ class ConditionalBatchNorm(layers.Layer):
         return x * scale + shift
 
 
-def build_conditional_generator(noise_dim: int, base_filters: int, precision: str) -> keras.Model:
-    """(noise (noise_dim,), label ()) -> image (32, 32, 3) in [-1, 1]."""
+def build_conditional_generator(
+    noise_dim: int, base_filters: int, precision: str, recipe: dict
+) -> keras.Model:
+    """(noise (noise_dim,), label ()) -> image (32, 32, 3) in [-1, 1]; with recipe["class_embedding"]
+    = e, a learned e-vector of the class is joined to the noise (BigGAN's shared embedding)."""
     f, p, init = base_filters, precision, keras.initializers.RandomNormal(stddev=0.02)
     noise, label = keras.Input(shape=(noise_dim,)), keras.Input(shape=(), dtype="int32")
-    x = layers.Dense(4 * 4 * 4 * f, use_bias=False, kernel_initializer=init, dtype=p)(noise)
+    x = noise
+    if recipe["class_embedding"]:  # (noise_dim + e,)
+        x = layers.Concatenate(dtype=p)([x, layers.Embedding(10, recipe["class_embedding"], dtype=p)(label)])
+    x = layers.Dense(4 * 4 * 4 * f, use_bias=False, kernel_initializer=init, dtype=p)(x)
     x = layers.ReLU(dtype=p)(ConditionalBatchNorm(dtype=p)([x, label]))
     x = layers.Reshape((4, 4, 4 * f), dtype=p)(x)  # (4, 4, 4f)
     for filters in (2 * f, f):  # (8, 8, 2f), then (16, 16, f)
@@ -446,17 +469,13 @@ def build_conditional_generator(noise_dim: int, base_filters: int, precision: st
 
 
 class ProjectionHead(layers.Layer):
-    """(features h, labels y) -> logit w.h + b + <embed(y), h>, in float32."""
-
-    def __init__(self, classes: int = 10, **kwargs):
-        super().__init__(**kwargs)
-        self.classes = classes
+    """(features h, labels y) -> logit w.h + b + <embed(y), h>, in float32; one vector per class."""
 
     def build(self, input_shape):
         width, init = input_shape[0][-1], keras.initializers.RandomNormal(stddev=0.02)
         self.kernel = self.add_weight(shape=(width, 1), initializer=init, name="kernel")
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
-        self.embedding = self.add_weight(shape=(self.classes, width), initializer=init, name="embedding")
+        self.embedding = self.add_weight(shape=(10, width), initializer=init, name="embedding")
 
     def call(self, inputs):
         features, labels = tf.cast(inputs[0], tf.float32), inputs[1]
@@ -465,16 +484,37 @@ class ProjectionHead(layers.Layer):
         return tf.matmul(features, tf.cast(self.kernel, tf.float32)) + self.bias + projection
 
 
-def build_projection_discriminator(base_filters: int, precision: str) -> keras.Model:
-    """(image (32, 32, 3), label ()) -> one logit (1,)."""
+def build_projection_discriminator(base_filters: int, precision: str, recipe: dict) -> keras.Model:
+    """(image (32, 32, 3), label ()) -> logit (1,), and 10 class logits with recipe["ac_weight"];
+    with recipe["spectral_hinge"], spectral norm and no batch norm."""
     f, p, init = base_filters, precision, keras.initializers.RandomNormal(stddev=0.02)
     image, label = keras.Input(shape=(32, 32, 3)), keras.Input(shape=(), dtype="int32")
-    x = image
+    x, spectral = image, recipe["spectral_hinge"]
     for i, filters in enumerate((f, 2 * f, 4 * f)):  # (16, 16, f), (8, 8, 2f), (4, 4, 4f)
-        x = layers.Conv2D(filters, 4, 2, "same", use_bias=i == 0, kernel_initializer=init, dtype=p)(x)
-        x = layers.LeakyReLU(0.2, dtype=p)(layers.BatchNormalization(dtype=p)(x) if i else x)
-    logit = ProjectionHead(dtype="float32")([layers.Flatten(dtype=p)(x), label])  # features (64f,)
-    return keras.Model([image, label], logit, name="projection_discriminator")
+        bias = i == 0 or spectral  # batch norm's shift makes a bias redundant
+        conv = layers.Conv2D(filters, 4, 2, "same", use_bias=bias, kernel_initializer=init, dtype=p)
+        x = layers.SpectralNormalization(conv, dtype=p)(x) if spectral else conv(x)
+        x = layers.LeakyReLU(0.2, dtype=p)(layers.BatchNormalization(dtype=p)(x) if i and not spectral else x)
+    features = layers.Flatten(dtype=p)(x)  # (64f,)
+    outputs = ProjectionHead(dtype="float32")([features, label])
+    if recipe["ac_weight"]:  # [logit (1,), class logits (10,)]
+        outputs = [outputs, layers.Dense(10, kernel_initializer=init, dtype="float32")(features)]
+    return keras.Model([image, label], outputs, name="projection_discriminator")
+
+
+def class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
+    """Mean cross-entropy of class logits against class ids: the AC-GAN term."""
+    class_logits = tf.cast(class_logits, tf.float32)
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), class_logits)
+    )
+
+
+def hinge_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(G's loss -mean D(fake), D's loss mean relu(1 - D(real)) + mean relu(1 + D(fake)))."""
+    real_logits, fake_logits = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+    disc_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+    return -tf.reduce_mean(fake_logits), disc_loss
 
 
 def update_average(average: keras.Model, generator: keras.Model, decay: float, optimizer) -> None:

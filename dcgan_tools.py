@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+import dcgan_eval as evaluation
 import dcgan_utils as utils
 
 ROOT = Path(__file__).resolve().parent
@@ -66,6 +67,11 @@ def candidate_changes(base: dict) -> dict[str, dict]:
         "ema": {"ema_decay": 0.999},
         "conditional": {"conditional": True},
         "wide_generator": {"gen_filters": base["gen_filters"] * 3 // 2},
+        # issue 17: making a conditional run obey its label (each needs "conditional" before it)
+        "ac": {"ac_weight": 1.0},
+        "strong_ac": {"ac_weight": 3.0},
+        "spectral_hinge": {"spectral_hinge": True},
+        "embedding": {"class_embedding": 32},
     }
 
 
@@ -80,6 +86,12 @@ def make_recipe(name: str, base: dict) -> dict:
                 f"{', '.join(candidates)} with '+'."
             )
         recipe.update(candidates[part])
+    needs_labels = [key for key in ("ac_weight", "class_embedding", "spectral_hinge") if recipe[key]]
+    if needs_labels and not recipe["conditional"]:
+        raise utils.ParameterError(
+            f"IMPROVED_RECIPE {name!r}: {', '.join(needs_labels)} needs a class-conditional run; "
+            "put 'conditional+' before it."
+        )
     return recipe
 
 
@@ -90,9 +102,10 @@ def searched_name(name: str) -> str:
 
 def search_plan(chosen: str, others: str, seed: int) -> list[tuple[str, int]]:
     """(recipe, seed) of each short run: the baseline and the chosen recipe with two seeds each,
-    the others (space-separated names) with one."""
+    the others (space-separated names) with one: `seed`, or the one a name gives after "@"."""
     chosen = searched_name(chosen)
-    plan = [("baseline", seed), ("baseline", seed + 1), *[(name, seed) for name in others.split()]]
+    named = [name.partition("@") for name in others.split()]
+    plan = [("baseline", seed), ("baseline", seed + 1), *[(n, int(s) if s else seed) for n, _, s in named]]
     return list(dict.fromkeys([*plan, (chosen, seed), (chosen, seed + 1)]))
 
 
@@ -126,9 +139,24 @@ def short_run(recipe: dict, seed: int, setup: SearchSetup, settings: dict, yards
         "epochs": setup.epochs,
         "seconds_per_epoch": float(np.mean([row["seconds"] for row in rows])),
         "fake_acc": rows[-1]["fake_acc"],
-        "generator": yardstick.metrics(generate_images(run.generator, setup.count, seed)),
-        "ema": yardstick.metrics(generate_images(run.ema_generator, setup.count, seed)),
+        "generator": measure_sampler(run.generator, setup.count, seed, yardstick),
+        "ema": measure_sampler(run.ema_generator, setup.count, seed, yardstick),
     }
+
+
+def measure_sampler(generator, count: int, seed: int, yardstick) -> dict:
+    """Yardstick.metrics of `count` images; for a conditional G (image i asked as class i mod 10)
+    also its label agreement, overall and per class, and its mean per-class FID when each class
+    has enough images for one."""
+    images = generate_images(generator, count, seed)
+    result = yardstick.metrics(images)
+    if len(generator.inputs) == 2:
+        asked = np.arange(count) % 10
+        agreement = yardstick.agreement(images, asked)
+        result.update(label_agreement=agreement["overall"], class_agreement=agreement["per_class"])
+        if count // 10 >= yardstick.reference_features.shape[1] + 2:
+            result["per_class_fid"] = float(np.mean(yardstick.per_class_fids(lambda c: images[asked == c])))
+    return result
 
 
 def search_settings(base: dict, settings: dict, setup: SearchSetup, classifier: dict) -> str:
@@ -184,8 +212,8 @@ def search_table(results: dict) -> str:
             baseline_seconds.setdefault(precision, []).append(results[key]["seconds_per_epoch"])
     lines = [
         "| recipe | seed | epochs | FID of G | FID of its average | recognizable | effective classes "
-        "| fake acc | time per epoch | precision |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| label agreement | per-class FID | fake acc | time per epoch | precision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in results.items():
         name, seed = key.split("|")[:2]
@@ -198,17 +226,23 @@ def search_table(results: dict) -> str:
         )
         lines.append(
             f"| {name} | {seed} | {r['epochs']} | {g['classifier_fid']:.2f} | {ema['classifier_fid']:.2f} | "
-            f"{ema['recognizable']:.1%} | {ema['effective_classes']:.2f} | {r['fake_acc']:.2f} | "
-            f"{cost} | {precision_of[key]} |"
+            f"{ema['recognizable']:.1%} | {ema['effective_classes']:.2f} | "
+            f"{_number(ema, 'label_agreement', '.1%')} | {_number(ema, 'per_class_fid', '.2f')} | "
+            f"{r['fake_acc']:.2f} | {cost} | {precision_of[key]} |"
         )
     return "\n".join(lines)
 
 
+def _number(measured: dict, key: str, form: str) -> str:
+    """measured[key] formatted, or "-" where it was not measured (an unconditional run, an older row)."""
+    return format(measured[key], form) if key in measured else "-"
+
+
 def seed_summary(results: dict, name: str, epochs: int) -> dict:
-    """Mean and spread (max - min) over seeds of a searched recipe's sampling FID at `epochs`."""
-    sampled = "ema" if "ema" in name.split("+") else "generator"
+    """Mean and spread (max - min) over seeds of a searched recipe's FID at `epochs`, each run
+    measured by its average of G: like with like, whatever the full run samples from."""
     fids = [
-        r[sampled]["classifier_fid"]
+        r["ema"]["classifier_fid"]
         for key, r in results.items()
         if key.split("|")[0] == searched_name(name) and r["epochs"] == epochs
     ]
@@ -228,6 +262,70 @@ def search_decision(results: dict, chosen: str, epochs: int) -> str:
         f"{chosen}: mean FID {lead['mean']:.2f} (spread {lead['spread']:.2f}) against the baseline's "
         f"{base['mean']:.2f} (spread {base['spread']:.2f}), {lead['mean'] / base['mean']:.2f}x: "
         f"gap {gap:.2f}, {verdict}."
+    )
+
+
+LABEL_RULE = {
+    "agreement_gain": 0.05,
+    "fid_ratio": 1.05,
+    "per_class_fid_ratio": 1.10,
+}  # fixed before the search
+
+
+def label_verdicts(results: dict, reference: str, candidates: list[str], seeds: list[int], epochs: int):
+    """Issue 17's rule, fixed before its search: a candidate beats the reference recipe on a seed
+        when its average agrees with the asked label at least LABEL_RULE["agreement_gain"] more often,
+        with a classifier-FID and a mean per-class FID at most LABEL_RULE's ratios of the reference's
+        (same seed, same length). Returns {candidate: {seed: "wins", "loses: why" or "not run"}}; a run
+    too small to measure every number counts as not run."""
+
+    def row(name: str, seed: int) -> dict | None:
+        found = [
+            r["ema"] for key, r in results.items() if key.split("|")[:3] == [name, str(seed), str(epochs)]
+        ]
+        measured = found and {"label_agreement", "per_class_fid"} <= found[0].keys()
+        return found[0] if measured else None
+
+    verdicts = {}
+    for name in candidates:
+        verdicts[name] = {}
+        for seed in seeds:
+            mine, base = row(name, seed), row(reference, seed)
+            if mine is None or base is None:
+                verdicts[name][seed] = "not run"
+                continue
+            misses = [
+                f"agreement {mine['label_agreement']:.1%} vs {base['label_agreement']:.1%}"
+                if mine["label_agreement"] < base["label_agreement"] + LABEL_RULE["agreement_gain"]
+                else "",
+                f"FID {mine['classifier_fid']:.2f} vs {base['classifier_fid']:.2f}"
+                if mine["classifier_fid"] > LABEL_RULE["fid_ratio"] * base["classifier_fid"]
+                else "",
+                f"per-class FID {mine['per_class_fid']:.2f} vs {base['per_class_fid']:.2f}"
+                if mine["per_class_fid"] > LABEL_RULE["per_class_fid_ratio"] * base["per_class_fid"]
+                else "",
+            ]
+            misses = [miss for miss in misses if miss]
+            verdicts[name][seed] = "wins" if not misses else "loses: " + "; ".join(misses)
+    return verdicts
+
+
+def label_decision_text(results: dict, chosen: str, others: str, epochs: int) -> str:
+    """label_verdicts of every recipe searched at a seed of its own ("name@seed" in `others`)
+    against the chosen recipe at the same seeds, one line each."""
+    reference = searched_name(chosen)
+    named = [
+        (name, int(seed)) for name, _, seed in (entry.partition("@") for entry in others.split()) if seed
+    ]
+    candidates = list(dict.fromkeys(name for name, _ in named if name != reference))
+    seeds = sorted({seed for _, seed in named})
+    if not candidates or not epochs:
+        return "no label search at seeds of its own: nothing to decide."
+    verdicts = label_verdicts(results, reference, candidates, seeds, epochs)
+    return "\n".join(
+        f"{name} against {reference}: "
+        + ", ".join(f"seed {seed} {verdict}" for seed, verdict in by_seed.items())
+        for name, by_seed in verdicts.items()
     )
 
 
@@ -331,6 +429,84 @@ def per_class_fids(samplers: dict, yardstick, test_set: tuple, count: int, seed:
     return fids
 
 
+def per_class_report(samplers: dict, yardstick, test_set: tuple, count: int, seed: int, folder: Path) -> str:
+    """per_class_fids of the conditional samplers among `samplers`, saved as folder/per_class_fid.json,
+    as a markdown table; or a note when `count` images a class are too few for a covariance."""
+    needed = yardstick.reference_features.shape[1] + 2
+    if count < needed:
+        return f"*per-class FID skipped: {count} images a class give a singular covariance (needs {needed})*"
+    conditional = {name: sampler for name, sampler in samplers.items() if len(sampler.inputs) == 2}
+    per_class = per_class_fids(conditional, yardstick, test_set, count, seed)
+    utils.atomic_write_json(Path(folder) / "per_class_fid.json", per_class)
+    return evaluation.per_class_table(per_class)
+
+
+def label_report(sampler, yardstick, test_set: tuple, count: int, seed: int, scales=(0.5, 0.75, 1.0)) -> dict:
+    """How well a conditional sampler obeys its label: the label agreement of `count` images (image i
+    asked as class i mod 10) beside the classifier's accuracy on as many real test images, its
+    ceiling, both with the same mirrored view; and a sweep of the noise's scale (sampling alone)
+    against agreement and classifier-FID."""
+    test_images, test_labels = test_set
+    asked = np.arange(count) % 10
+    noise = (
+        np.random.default_rng(seed).standard_normal((count, sampler.inputs[0].shape[-1])).astype("float32")
+    )
+    sweep = {}
+    for scale in scales:
+        batches = np.split(noise * scale, range(500, count, 500))
+        images = lesson.to_uint8(
+            np.concatenate([lesson.draw(sampler, b, np.arange(len(b)) % 10) for b in batches])
+        )
+        sweep[scale] = {
+            "label_agreement": yardstick.agreement(images, asked)["overall"],
+            "classifier_fid": yardstick.metrics(images)["classifier_fid"],
+        }
+    return {
+        "generated": yardstick.agreement(generate_images(sampler, count, seed), asked),
+        "real test images": yardstick.agreement(test_images[:count], test_labels[:count]),
+        "noise_scale_sweep": sweep,
+    }
+
+
+def label_report_text(report: dict) -> str:
+    """The label agreement overall and per class, each beside the real-image ceiling, and the sweep."""
+    generated, real = report["generated"], report["real test images"]
+    per_class = ", ".join(
+        f"{name} {g:.0%}/{r:.0%}"
+        for name, g, r in zip(utils.CIFAR10_CLASSES, generated["per_class"], real["per_class"], strict=True)
+    )
+    sweep = ", ".join(
+        f"x{scale}: {m['label_agreement']:.1%} and FID {m['classifier_fid']:.2f}"
+        for scale, m in report["noise_scale_sweep"].items()
+    )
+    return (
+        f"label agreement {generated['overall']:.1%} against the classifier's {real['overall']:.1%} on real "
+        f"test images ({evaluation.ratio(generated['overall'], real['overall']):.2f}x)\n"
+        f"per class, generated/real: {per_class}\nnoise scaled {sweep}"
+    )
+
+
+def draw_confusion(report: dict, path: Path) -> Path:
+    """The confusion matrix of a label_report, asked (rows) against predicted (columns) classes, as
+    row shares."""
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(report["generated"]["confusion"], dtype=float)
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, col), share in np.ndenumerate(shares):
+        ax.text(col, row, f"{share:.2f}"[1:] if share < 1 else "1", ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(10), utils.CIFAR10_CLASSES, rotation=60, fontsize=7)
+    ax.set_yticks(range(10), utils.CIFAR10_CLASSES, fontsize=7)
+    ax.set(
+        xlabel="predicted by the classifier", ylabel="asked for", title="label agreement: asked vs predicted"
+    )
+    fig.tight_layout()
+    utils.save_figure(fig, path, dpi=80)
+    return path
+
+
 def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, float]:
     """classifier-FID of each saved generator snapshot of a run (epoch -> FID), cached per run in
     its metric_curve.json: snapshots are not committed, their numbers are."""
@@ -375,7 +551,9 @@ def draw_blended(generator, noise, class_weights):
     for layer in generator.layers:
         if isinstance(layer, lesson.ConditionalBatchNorm):
             x = layer([x, weights], training=False)
-        elif not isinstance(layer, keras.layers.InputLayer):
+        elif isinstance(layer, keras.layers.Embedding):  # the class vector: the blend of the classes'
+            x = tf.concat([x, tf.cast(weights @ tf.cast(layer.embeddings, tf.float32), x.dtype)], axis=1)
+        elif not isinstance(layer, (keras.layers.InputLayer, keras.layers.Concatenate)):
             x = layer(x, training=False)
     return x
 

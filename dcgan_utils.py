@@ -446,7 +446,12 @@ def run_precision(requested: str, config_path: str | Path, gpu: bool | None = No
     return choose_precision(requested, has_gpu() if gpu is None else gpu, cpu_supports_bf16(), saved)
 
 
-RECIPE_DEFAULTS = {"noise_fade_epochs": 50}  # what runs recorded before these keys existed used
+RECIPE_DEFAULTS = {  # what runs recorded before these keys existed used
+    "noise_fade_epochs": 50,
+    "ac_weight": 0.0,
+    "class_embedding": 0,
+    "spectral_hinge": False,
+}
 
 
 def check_run_config(path: str | Path, config: dict) -> None:

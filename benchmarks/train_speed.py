@@ -226,6 +226,7 @@ def baseline_recipe(parameters: dict) -> dict:
         "gen_lr": parameters["GEN_LR"],
         "disc_lr": parameters["DISC_LR"], "beta_1": parameters["BETA_1"], "beta_2": parameters["BETA_2"],
         "conditional": False, "diffaugment": False, "ema_decay": 0.0,
+        "ac_weight": 0.0, "class_embedding": 0, "spectral_hinge": False,
     }  # fmt: skip
 
 

@@ -42,6 +42,7 @@ def tiny_recipe(**changes) -> dict:
         "gen_filters": 8, "disc_filters": 8, "real_label": 0.9, "instance_noise": 0.1,
         "noise_fade_epochs": 50, "gen_lr": 1e-3, "disc_lr": 1e-3, "beta_1": 0.5, "beta_2": 0.999,
         "conditional": False, "diffaugment": False, "ema_decay": 0.0,
+        "ac_weight": 0.0, "class_embedding": 0, "spectral_hinge": False,
     }  # fmt: skip
     return {**recipe, **changes}
 

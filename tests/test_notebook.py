@@ -55,6 +55,15 @@ def printed(notebook) -> str:
     )
 
 
+def markdown_shown(notebook) -> str:
+    return "".join(
+        "".join(output.get("data", {}).get("text/markdown", ""))
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+
+
 def grid_names(samples):
     return sorted(p.name for p in samples.glob("epoch_*.png"))
 
@@ -98,10 +107,20 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     assert "classifier: " in text and "Inception FID: skipped" in text
     search = json.loads(trained["search_after_first"])
     # The baseline and the chosen recipe (its average is measured in every short run, so it is
-    # searched as "conditional+diffaugment") with two seeds each, every other searched recipe once.
-    names = sorted(key.split("|")[0] for key in search)
-    assert names.count("baseline") == 2 and names.count("conditional+diffaugment") == 2 and len(names) == 5
-    assert "conditional" in names
+    # searched as "conditional+diffaugment") with two seeds each, every other searched recipe once:
+    # SEARCH_RECIPES adds "conditional", and the label search's "conditional+diffaugment@44" and
+    # "conditional+diffaugment+ac@44".
+    runs = sorted((key.split("|")[0], int(key.split("|")[1])) for key in search)
+    assert runs == [
+        ("baseline", 42),
+        ("baseline", 43),
+        ("conditional", 42),
+        ("conditional+diffaugment", 42),
+        ("conditional+diffaugment", 43),
+        ("conditional+diffaugment", 44),
+        ("conditional+diffaugment+ac", 44),
+    ]
+    assert "conditional+diffaugment+ac against conditional+diffaugment: seed 44" in text
     for result in search.values():
         assert result["generator"]["images"] == 32 and np.isfinite(result["ema"]["classifier_fid"])
     improved = json.loads((trained["improved_history"] / "history.json").read_text())
@@ -120,12 +139,20 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     comparison = out / "training_history" / "comparison"
     assert sorted(p.name for p in comparison.iterdir()) == [
         "classes.png",
+        "confusion.png",
         "fake_accuracy.png",
         "grids.png",
         "histories.png",
+        "label_agreement.json",
         "metric_curve.png",
         "metrics.json",
-    ]  # no per_class_fid.json: 4 images a class would give a singular covariance, so it is skipped
+    ]
+    labels = json.loads((comparison / "label_agreement.json").read_text())
+    assert np.array(labels["generated"]["confusion"]).sum() == 48  # EVAL_IMAGES, each asked one class
+    assert set(labels["noise_scale_sweep"]) == {"0.5", "0.75", "1.0"}
+    assert f"label agreement {labels['generated']['overall']:.1%} against" in printed(
+        trained["resumed"]
+    )  # no per_class_fid.json: 4 images a class would give a singular covariance, so it is skipped
     metrics = json.loads((comparison / "metrics.json").read_text())
     assert list(metrics) == [  # as the resumed run left them
         "smoke, epoch 3",
@@ -141,7 +168,9 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
         assert low < high  # resampled: a bootstrap that drew the same images every time gives one value
     # The lines printed against the baseline are those the saved numbers give.
     assert evaluation.against_baseline_text(metrics) in printed(trained["resumed"])
-    assert "per-class FID skipped: 4 images a class give a singular covariance" in printed(trained["first"])
+    assert "per-class FID skipped: 4 images a class give a singular covariance" in markdown_shown(
+        trained["first"]
+    )
     assert "classifier-FID " in text and "x the baseline's (95% interval " in text
     for run in ("smoke", "conditional"):
         curve = json.loads((out / "training_history" / run / "metric_curve.json").read_text())
