@@ -457,6 +457,10 @@ class Yardstick:
         images, their labels), with the same mirrored view as every other number here."""
         return label_agreement(classifier_outputs(self.classifier, images)[1], asked)
 
+    def classes(self, images: np.ndarray) -> np.ndarray:
+        """The class the classifier gives each uint8 image (mirrored view, as everywhere here)."""
+        return classifier_outputs(self.classifier, images)[1].argmax(axis=1)
+
     def per_class_fids(self, images_of_class) -> list[float]:
         """classifier-FID of `images_of_class(c)` (uint8 images) against the reference images of
         class c, for each of the 10 classes; refused (ValueError) with fewer images than the

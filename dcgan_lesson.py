@@ -175,8 +175,9 @@ class GANRun:
     noise_rng: tf.random.Generator  # saved in the checkpoint: a resumed run continues its stream
     recipe: dict
     paths: dict
-    settings: dict  # noise_dim, precision, seed, jit, checkpoint_every, snapshot_every
+    settings: dict  # noise_dim, precision, seed, train_seed, jit, checkpoint_every, snapshot_every
     ema_generator: keras.Model | None = None  # Step 7: an average of G's weights, to sample from
+    class_judge: object = None  # Step 7: images -> the class a classifier sees, for the class grid
     train_step: object = None
     manager: tf.train.CheckpointManager | None = None  # set when the run is opened
     seeds: np.ndarray | None = None  # the 16 fixed sample noise vectors
@@ -207,8 +208,8 @@ def build_models(recipe: dict, noise_dim: int, precision: str) -> tuple:
 
 
 def build_gan_run(recipe: dict, paths: dict, settings: dict) -> GANRun:
-    """A new GANRun of `recipe`, its weights seeded by settings["seed"]."""
-    keras.utils.set_random_seed(settings["seed"])
+    """A new GANRun of `recipe`, its weights and training noise seeded by settings["train_seed"]."""
+    keras.utils.set_random_seed(settings["train_seed"])
     models = build_models(recipe, settings["noise_dim"], settings["precision"])
     optimizers = [
         make_optimizer(recipe[rate], recipe["beta_1"], recipe["beta_2"], settings["precision"])
@@ -216,7 +217,7 @@ def build_gan_run(recipe: dict, paths: dict, settings: dict) -> GANRun:
     ]
     for optimizer, model in zip(optimizers, models[:2], strict=True):
         optimizer.build(model.trainable_variables)  # Adam's moments (and a loss scale) exist from here
-    noise_rng = tf.random.Generator.from_seed(settings["seed"])
+    noise_rng = tf.random.Generator.from_seed(settings["train_seed"])
     run = GANRun(*models[:2], *optimizers, noise_rng, recipe, paths, settings, models[2])
     run.train_step = make_train_step(run)
     return run
@@ -279,7 +280,8 @@ def save_sample_grids(run: GANRun, epoch: int) -> Path:
     if run.recipe["conditional"]:  # Step 7: row c is class c
         images = to_uint8(draw(run.sampler, np.tile(run.seeds[:10], (10, 1)), np.repeat(np.arange(10), 10)))
         title = f"epoch {epoch}, one class per row"
-        save_grid(images, 10, title, folder / "classes" / name, utils.CIFAR10_CLASSES)
+        predicted = None if run.class_judge is None else run.class_judge(images)  # "horse 7/10"
+        save_grid(images, 10, title, folder / "classes" / name, utils.class_row_names(predicted, 10))
     return grid
 
 

@@ -126,7 +126,7 @@ class SearchSetup:
 def short_run(recipe: dict, seed: int, setup: SearchSetup, settings: dict, yardstick) -> dict:
     """Train `recipe` from scratch for setup.epochs epochs in memory, with the average of G
     (decay 0.999) beside it, and measure both on setup.count images."""
-    run_settings = {**settings, "seed": seed}
+    run_settings = {**settings, "seed": seed, "train_seed": seed}
     run = lesson.build_gan_run({**recipe, "ema_decay": 0.999}, {}, run_settings)
     labels = setup.labels if recipe["conditional"] else None
     dataset = lesson.make_dataset(setup.images, setup.batch_size, seed, labels)

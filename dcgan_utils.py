@@ -622,10 +622,25 @@ def load_or_make_seeds(path: str | Path, count: int, noise_dim: int, seed: int) 
     return seeds
 
 
+def run_train_seed(requested: int, config_path: str | Path, seed: int) -> int:
+    """The training seed of the run whose settings are saved at `config_path`: a new run takes
+    `requested`; an existing one keeps its own (`seed`, the sample seed, if it recorded none)."""
+    saved = saved_run_config(config_path)
+    return saved.get("train_seed", seed) if saved else requested
+
+
+def settings_of_run(settings: dict, config_path: str | Path, precision: str, train_seed: int) -> dict:
+    """`settings` with a run's own precision and training seed: those it was made with, for a run
+    that exists; else the requested ones (precision "auto": the machine's best)."""
+    train_seed = run_train_seed(train_seed, config_path, settings["seed"])
+    return {**settings, "precision": run_precision(precision, config_path), "train_seed": train_seed}
+
+
 def run_config(run) -> dict:
     """The settings that shape a run's checkpoint, as its folder records them."""
     return {
         "noise_dim": run.settings["noise_dim"],
+        "train_seed": run.settings["train_seed"],
         "base_filters": run.recipe["disc_filters"],
         "precision": run.settings["precision"],
         "recipe": run.recipe,
@@ -656,6 +671,16 @@ def without_labels(model, inputs, labels):
     if labels is not None:
         raise ValueError(f"{model.name} is not class-conditional: it cannot draw or judge a chosen class.")
     return inputs
+
+
+def class_row_names(predicted: np.ndarray | None, per_row: int) -> list[str]:
+    """The class grid's row names: each class, and with `predicted` (the class a classifier gives
+    each image, row by row) how many of the row's images it calls that class, e.g. "horse 7/10"."""
+    if predicted is None:
+        return list(CIFAR10_CLASSES)
+    rows = np.asarray(predicted).reshape(len(CIFAR10_CLASSES), per_row)
+    hits = (rows == np.arange(len(CIFAR10_CLASSES))[:, None]).sum(axis=1)
+    return [f"{name} {hit}/{per_row}" for name, hit in zip(CIFAR10_CLASSES, hits, strict=True)]
 
 
 def check_finite(metrics: np.ndarray, epoch: int, step: int) -> None:

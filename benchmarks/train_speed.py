@@ -233,7 +233,7 @@ def baseline_recipe(parameters: dict) -> dict:
 def notebook_run(nb, parameters: dict, recipe: dict, precision: str):
     """A GANRun of `recipe` in `precision` (no files), as the notebook builds it."""
     settings = {
-        "noise_dim": parameters["NOISE_DIM"], "precision": precision, "seed": 0,
+        "noise_dim": parameters["NOISE_DIM"], "precision": precision, "seed": 0, "train_seed": 0,
         "jit": parameters["JIT_COMPILE"], "checkpoint_every": 5, "snapshot_every": 0,
     }  # fmt: skip
     return nb["build_gan_run"](recipe, {}, settings)

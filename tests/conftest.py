@@ -49,7 +49,7 @@ def tiny_recipe(**changes) -> dict:
 
 def tiny_settings(**changes) -> dict:
     settings = {
-        "noise_dim": 16, "precision": "float32", "seed": 0, "jit": False,
+        "noise_dim": 16, "precision": "float32", "seed": 0, "train_seed": 0, "jit": False,
         "checkpoint_every": 5, "snapshot_every": 0,
     }  # fmt: skip
     return {**settings, **changes}
