@@ -452,6 +452,12 @@ class Yardstick:
             }
         return results
 
+    def measure(self, images: np.ndarray, asked: np.ndarray) -> tuple[dict, dict]:
+        """(metrics, agreement) of uint8 images asked for the classes `asked`, from one pass of
+        the classifier."""
+        features, probabilities = classifier_outputs(self.classifier, images)
+        return self._metrics(features, probabilities), label_agreement(probabilities, asked)
+
     def agreement(self, images: np.ndarray, asked: np.ndarray) -> dict:
         """label_agreement of uint8 images with the classes they were asked for (or, for real
         images, their labels), with the same mirrored view as every other number here."""
@@ -523,15 +529,80 @@ def against_baseline(metrics: dict) -> str:
 
 
 def against_baseline_text(all_metrics: dict[str, dict]) -> str:
-    """against_baseline for every set compared with the baseline, one line each, and the targets
-    Step 7 set for the new run."""
-    lines = [
+    """against_baseline for every set compared with the baseline, one line each."""
+    return "\n".join(
         f"{name}: {against_baseline(metrics)}"
         for name, metrics in all_metrics.items()
         if "vs_baseline" in metrics
+    )
+
+
+# Step 7's targets for its run at the last epoch, written once (issue 17); verdicts() judges them.
+TARGETS = {
+    "agreement": 0.9,  # label agreement >= 0.9 x the classifier's accuracy on real test images
+    "class_agreement": 0.7,  # every class's agreement >= 0.7 x its accuracy on real test images
+    "fid_ratio": 0.6,  # classifier-FID <= 0.6 x the baseline's ...
+    "fid_ratio_upper": 0.7,  # ... with the upper end of the ratio's 95% interval below 0.7
+    "curve_ratio": 0.75,  # mean FID ratio to the baseline over the metric curve's epochs 25-50 <= 0.75
+    "per_class_fid": 1.0,  # mean per-class FID <= 1.0 x the previous conditional run's
+    "recognizable_ratio": 1.5,  # recognizable share >= 1.5 x the baseline's (point estimate)
+}
+
+
+def verdicts(numbers: dict) -> list[dict]:
+    """Each of TARGETS judged: rows {"target", "measured", "met"}. `numbers` holds a run's
+    `agreement` and `real_accuracy` (overall), `class_agreement` and `class_real_accuracy` (lists of
+    10), `vs_baseline` (Yardstick.compare), `curve_ratio`, and `per_class_fid` with
+    `previous_per_class_fid` (means over the classes)."""
+    t, n, ratios, fid = TARGETS, numbers, numbers["vs_baseline"], "classifier-FID"
+    worst = min(range(10), key=lambda c: n["class_agreement"][c] / n["class_real_accuracy"][c])
+    worst_share = n["class_agreement"][worst] / n["class_real_accuracy"][worst]
+    fid_high, agreement_share = ratios["fid_ratio_interval"][1], n["agreement"] / n["real_accuracy"]
+    return [
+        {
+            "target": f"label agreement >= {t['agreement']}x the real-image accuracy",
+            "measured": f"{n['agreement']:.1%} vs {n['real_accuracy']:.1%}: {agreement_share:.2f}x",
+            "met": agreement_share >= t["agreement"],
+        },
+        {
+            "target": f"every class >= {t['class_agreement']}x its real-image accuracy",
+            "measured": f"lowest {CIFAR10_CLASSES[worst]}: {worst_share:.2f}x",
+            "met": worst_share >= t["class_agreement"],
+        },
+        {
+            "target": f"{fid} <= {t['fid_ratio']}x the baseline's, interval under {t['fid_ratio_upper']}x",
+            "measured": f"{ratios['fid_ratio']:.2f}x (interval top {fid_high:.2f})",
+            "met": ratios["fid_ratio"] <= t["fid_ratio"] and fid_high < t["fid_ratio_upper"],
+        },
+        {
+            "target": f"mean FID ratio over epochs 25-50 <= {t['curve_ratio']}",
+            "measured": f"{n['curve_ratio']:.2f}",
+            "met": n["curve_ratio"] <= t["curve_ratio"],
+        },
+        {
+            "target": "mean per-class FID no worse than the previous conditional run's",
+            "measured": f"{n['per_class_fid']:.2f} vs {n['previous_per_class_fid']:.2f}",
+            "met": n["per_class_fid"] <= t["per_class_fid"] * n["previous_per_class_fid"],
+        },
+        {
+            "target": f"recognizable share >= {t['recognizable_ratio']}x the baseline's",
+            "measured": f"{ratios['recognizable_ratio']:.2f}x",
+            "met": ratios["recognizable_ratio"] >= t["recognizable_ratio"],
+        },
     ]
-    targets = "0.75x or less (interval below 1), recognizable 1.5x or more, classes 1.00x or more"
-    return "\n".join([*lines, f"targets for the new run: {targets}"])
+
+
+def verdicts_table(run_verdicts: dict[str, list[dict]]) -> str:
+    """A markdown table of verdicts() for each named run, one row per target."""
+    names = list(run_verdicts)
+    lines = ["| target | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for i, row in enumerate(next(iter(run_verdicts.values()))):
+        cells = [
+            f"{rows[i]['measured']}: {'met' if rows[i]['met'] else 'not met'}"
+            for rows in run_verdicts.values()
+        ]
+        lines.append(f"| {row['target']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def per_class_table(per_class: dict[str, list[float]]) -> str:

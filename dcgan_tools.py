@@ -102,11 +102,14 @@ def searched_name(name: str) -> str:
 
 def search_plan(chosen: str, others: str, seed: int) -> list[tuple[str, int]]:
     """(recipe, seed) of each short run: the baseline and the chosen recipe with two seeds each,
-    the others (space-separated names) with one: `seed`, or the one a name gives after "@"."""
+    the others (space-separated names) with one: `seed`, or the one a name gives after "@". The
+    chosen recipe's two seeds are `seed` and `seed + 1` unless `others` names two of its own."""
     chosen = searched_name(chosen)
     named = [name.partition("@") for name in others.split()]
     plan = [("baseline", seed), ("baseline", seed + 1), *[(n, int(s) if s else seed) for n, _, s in named]]
-    return list(dict.fromkeys([*plan, (chosen, seed), (chosen, seed + 1)]))
+    if sum(name == chosen for name, _ in plan) < 2:
+        plan += [(chosen, seed), (chosen, seed + 1)]
+    return list(dict.fromkeys(plan))
 
 
 @dataclass
@@ -149,13 +152,13 @@ def measure_sampler(generator, count: int, seed: int, yardstick) -> dict:
     also its label agreement, overall and per class, and its mean per-class FID when each class
     has enough images for one."""
     images = generate_images(generator, count, seed)
-    result = yardstick.metrics(images)
-    if len(generator.inputs) == 2:
-        asked = np.arange(count) % 10
-        agreement = yardstick.agreement(images, asked)
-        result.update(label_agreement=agreement["overall"], class_agreement=agreement["per_class"])
-        if count // 10 >= yardstick.reference_features.shape[1] + 2:
-            result["per_class_fid"] = float(np.mean(yardstick.per_class_fids(lambda c: images[asked == c])))
+    if len(generator.inputs) == 1:
+        return yardstick.metrics(images)
+    asked = np.arange(count) % 10
+    result, agreement = yardstick.measure(images, asked)
+    result.update(label_agreement=agreement["overall"], class_agreement=agreement["per_class"])
+    if count // 10 >= yardstick.reference_features.shape[1] + 2:
+        result["per_class_fid"] = float(np.mean(yardstick.per_class_fids(lambda c: images[asked == c])))
     return result
 
 
@@ -265,6 +268,7 @@ def search_decision(results: dict, chosen: str, epochs: int) -> str:
     )
 
 
+LABEL_SWITCHES = ("ac", "strong_ac", "spectral_hinge", "embedding")  # issue 17's candidates
 LABEL_RULE = {
     "agreement_gain": 0.05,
     "fid_ratio": 1.05,
@@ -312,8 +316,9 @@ def label_verdicts(results: dict, reference: str, candidates: list[str], seeds: 
 
 def label_decision_text(results: dict, chosen: str, others: str, epochs: int) -> str:
     """label_verdicts of every recipe searched at a seed of its own ("name@seed" in `others`)
-    against the chosen recipe at the same seeds, one line each."""
-    reference = searched_name(chosen)
+    against the reference, the chosen recipe without its label switches, at the same seeds, one
+    line each."""
+    reference = "+".join(part for part in searched_name(chosen).split("+") if part not in LABEL_SWITCHES)
     named = [
         (name, int(seed)) for name, _, seed in (entry.partition("@") for entry in others.split()) if seed
     ]
@@ -330,10 +335,12 @@ def label_decision_text(results: dict, chosen: str, others: str, epochs: int) ->
 
 
 # ------------------------------------------------------------ trained runs ----
-def generate_images(generator, count: int, seed: int, label: int | str | None = None, batch_size: int = 500):
-    """`count` uint8 images of a generator (inference mode), from normal noise seeded by `seed`. A
-    class-conditional G draws every class equally often (batch_size is a multiple of 10), or only
-    `label` (a class number or name) when given."""
+def generate_images(
+    generator, count: int, seed: int, label: int | str | None = None, batch_size: int = 500, noise_scale=1.0
+):
+    """`count` uint8 images of a generator (inference mode), from normal noise seeded by `seed`
+    (times `noise_scale`). A class-conditional G draws every class equally often (batch_size is a
+    multiple of 10), or only `label` (a class number or name) when given."""
     if isinstance(label, str):
         label = utils.CIFAR10_CLASSES.index(label)
     if label is not None and len(generator.inputs) == 1:
@@ -342,7 +349,7 @@ def generate_images(generator, count: int, seed: int, label: int | str | None = 
             f"{label} ({utils.CIFAR10_CLASSES[label]})."
         )
     noise_dim = generator.inputs[0].shape[-1]
-    noise = np.random.default_rng(seed).standard_normal((count, noise_dim)).astype("float32")
+    noise = noise_scale * np.random.default_rng(seed).standard_normal((count, noise_dim)).astype("float32")
     batches = [
         lesson.draw(generator, batch, None if label is None else np.full(len(batch), label))
         for batch in np.split(noise, range(batch_size, count, batch_size))
@@ -447,22 +454,16 @@ def label_report(sampler, yardstick, test_set: tuple, count: int, seed: int, sca
     ceiling, both with the same mirrored view; and a sweep of the noise's scale (sampling alone)
     against agreement and classifier-FID."""
     test_images, test_labels = test_set
-    asked = np.arange(count) % 10
-    noise = (
-        np.random.default_rng(seed).standard_normal((count, sampler.inputs[0].shape[-1])).astype("float32")
-    )
-    sweep = {}
-    for scale in scales:
-        batches = np.split(noise * scale, range(500, count, 500))
-        images = lesson.to_uint8(
-            np.concatenate([lesson.draw(sampler, b, np.arange(len(b)) % 10) for b in batches])
-        )
+    asked, sweep, agreements = np.arange(count) % 10, {}, {}
+    for scale in sorted({*scales, 1.0}):  # x1.0 is the sampler as it is
+        images = generate_images(sampler, count, seed, noise_scale=scale)
+        metrics, agreements[scale] = yardstick.measure(images, asked)
         sweep[scale] = {
-            "label_agreement": yardstick.agreement(images, asked)["overall"],
-            "classifier_fid": yardstick.metrics(images)["classifier_fid"],
+            "label_agreement": agreements[scale]["overall"],
+            "classifier_fid": metrics["classifier_fid"],
         }
     return {
-        "generated": yardstick.agreement(generate_images(sampler, count, seed), asked),
+        "generated": agreements[1.0],
         "real test images": yardstick.agreement(test_images[:count], test_labels[:count]),
         "noise_scale_sweep": sweep,
     }
@@ -509,20 +510,55 @@ def draw_confusion(report: dict, path: Path) -> Path:
 
 def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, float]:
     """classifier-FID of each saved generator snapshot of a run (epoch -> FID), cached per run in
-    its metric_curve.json: snapshots are not committed, their numbers are."""
+    its metric_curve.json: snapshots are not committed, their numbers are. For a class-conditional
+    run the label agreement of the same images is cached too (agreement_curve reads it)."""
     cache_path = paths["history"].with_name("metric_curve.json")
     cache = utils.read_json(cache_path)
-    curve_key = f"{count} images, seed {seed}"
-    curve = {int(epoch): fid for epoch, fid in cache.get(curve_key, {}).items()}
+    fid_key, agreement_key = f"{count} images, seed {seed}", f"{count} images, seed {seed}, label agreement"
+    curve = {int(epoch): fid for epoch, fid in cache.get(fid_key, {}).items()}
+    agreement = {int(epoch): share for epoch, share in cache.get(agreement_key, {}).items()}
     snapshots = {int(p.stem.rsplit("_", 1)[1]): p for p in paths["snapshots"].glob("generator_epoch_*.npz")}
-    new = sorted(epoch for epoch in snapshots if epoch not in curve)
+    conditional = utils.saved_run_config(paths["config"]).get("recipe", {}).get("conditional", False)
+    new = sorted(e for e in snapshots if e not in curve or (conditional and e not in agreement))
+    generator = load_run_generator(paths)[0] if new else None
+    for epoch in new:
+        generator.set_weights(utils.load_arrays(snapshots[epoch]))
+        metrics, agreed = yardstick.measure(generate_images(generator, count, seed), np.arange(count) % 10)
+        curve[epoch] = metrics["classifier_fid"]
+        if conditional:
+            agreement[epoch] = agreed["overall"]
     if new:
-        generator, _ = load_run_generator(paths)
-        for epoch in new:
-            generator.set_weights(utils.load_arrays(snapshots[epoch]))
-            curve[epoch] = yardstick.metrics(generate_images(generator, count, seed))["classifier_fid"]
-        utils.atomic_write_json(cache_path, {**cache, curve_key: {str(e): curve[e] for e in sorted(curve)}})
+        numbers = {fid_key: curve} | ({agreement_key: agreement} if agreement else {})
+        written = {key: {str(e): values[e] for e in sorted(values)} for key, values in numbers.items()}
+        utils.atomic_write_json(cache_path, {**cache, **written})
     return dict(sorted(curve.items()))
+
+
+def agreement_curve(paths: dict, count: int, seed: int) -> dict[int, float]:
+    """The label agreement at each point of a conditional run's metric curve (epoch -> share), as
+    metric_curve cached it; {} for a run without one."""
+    cache = utils.read_json(paths["history"].with_name("metric_curve.json"))
+    return {
+        int(e): share for e, share in cache.get(f"{count} images, seed {seed}, label agreement", {}).items()
+    }
+
+
+def curve_comparison(
+    curve: dict[int, float], baseline: dict[int, float], first: int = 25, last: int = 50
+) -> dict:
+    """A run's metric curve against the baseline's: the mean FID ratio over the epochs both have
+    from `first` to `last`, and best against best (each run's lowest FID and its epoch)."""
+    shared = sorted(e for e in curve.keys() & baseline.keys() if first <= e <= last)
+    if not shared:
+        raise ValueError(f"no epoch between {first} and {last} is on both metric curves")
+    best, base_best = min(curve, key=curve.get), min(baseline, key=baseline.get)
+    return {
+        "epochs": shared,
+        "mean_ratio": float(np.mean([curve[e] / baseline[e] for e in shared])),
+        "best": [best, curve[best]],
+        "baseline_best": [base_best, baseline[base_best]],
+        "best_ratio": curve[best] / baseline[base_best],
+    }
 
 
 def draw_metric_curves(curves: dict[str, dict], floor: float, count: int, path: Path) -> Path:

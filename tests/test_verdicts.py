@@ -1,0 +1,190 @@
+"""Issue 17's comparison that holds: the computed verdict on targets written once, the metric
+curve's mean ratio and best against best, the label agreement at each curve point and in the class
+grid, and a training seed apart from the sample seed."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import tiny_recipe, tiny_run, tiny_settings
+
+import dcgan_eval as evaluation
+import dcgan_tools as tools
+import dcgan_utils as utils
+
+REAL_ACCURACY = [0.9] * 10
+
+
+def numbers_that_meet_every_target() -> dict:
+    return {
+        "agreement": 0.85,
+        "real_accuracy": 0.9,
+        "class_agreement": [0.8] * 10,
+        "class_real_accuracy": REAL_ACCURACY,
+        "vs_baseline": {"fid_ratio": 0.55, "fid_ratio_interval": [0.5, 0.62], "recognizable_ratio": 1.6},
+        "curve_ratio": 0.7,
+        "per_class_fid": 11.0,
+        "previous_per_class_fid": 11.4,
+    }
+
+
+def test_every_target_is_met_by_numbers_that_meet_it():
+    rows = evaluation.verdicts(numbers_that_meet_every_target())
+    assert len(rows) == len(evaluation.TARGETS) - 1  # the FID's two limits are one row
+    assert all(row["met"] for row in rows), rows
+
+
+@pytest.mark.parametrize(
+    ("change", "missed"),
+    [
+        ({"agreement": 0.8}, "label agreement"),  # 0.89x the real accuracy
+        ({"class_agreement": [0.8] * 9 + [0.62]}, "every class"),  # truck 0.69x
+        ({"vs_baseline": {"fid_ratio": 0.61, "fid_ratio_interval": [0.55, 0.66]}}, "classifier-FID"),
+        ({"vs_baseline": {"fid_ratio": 0.58, "fid_ratio_interval": [0.52, 0.70]}}, "classifier-FID"),
+        ({"curve_ratio": 0.76}, "epochs 25-50"),
+        ({"per_class_fid": 11.41}, "per-class FID"),
+        ({"vs_baseline": {"recognizable_ratio": 1.49}}, "recognizable"),
+    ],
+)
+def test_a_number_that_misses_its_target_is_not_met_and_only_it(change, missed):
+    numbers = numbers_that_meet_every_target()
+    if "vs_baseline" in change:
+        change = {"vs_baseline": {**numbers["vs_baseline"], **change["vs_baseline"]}}
+    rows = evaluation.verdicts({**numbers, **change})
+    assert [row["target"] for row in rows if not row["met"]] == [
+        row["target"] for row in rows if missed in row["target"]
+    ]
+    assert sum(not row["met"] for row in rows) == 1
+
+
+def test_the_verdict_table_says_met_or_not_met_per_run():
+    good = evaluation.verdicts(numbers_that_meet_every_target())
+    weak = evaluation.verdicts({**numbers_that_meet_every_target(), "curve_ratio": 0.9})
+    table = evaluation.verdicts_table({"seed 42": good, "seed 43": weak})
+    lines = table.splitlines()
+    assert lines[0] == "| target | seed 42 | seed 43 |" and len(lines) == 2 + len(good)
+    curve_line = next(line for line in lines if "epochs 25-50" in line)
+    assert curve_line.endswith("| 0.70: met | 0.90: not met |")
+    assert "lowest airplane: 0.89x: met" in table
+
+
+def write_curve(folder, run: str, curve: dict, agreement: dict | None = None) -> dict:
+    paths = utils.make_run_paths(folder, run)
+    saved = {"2000 images, seed 42": {str(e): fid for e, fid in curve.items()}}
+    if agreement:
+        saved["2000 images, seed 42, label agreement"] = {str(e): a for e, a in agreement.items()}
+    paths["history"].parent.mkdir(parents=True, exist_ok=True)
+    paths["history"].with_name("metric_curve.json").write_text(json.dumps(saved))
+    return paths
+
+
+def test_the_mean_curve_ratio_and_best_against_best_read_the_saved_curves(tmp_path):
+    baseline = write_curve(tmp_path, "baseline", {5: 20.0, 20: 10.0, 25: 9.0, 35: 8.0, 50: 10.0})
+    new = write_curve(tmp_path, "new", {5: 18.0, 20: 8.0, 25: 6.3, 35: 4.0, 45: 3.0, 50: 5.0}, {25: 0.7})
+    nothing_measured = None  # no snapshots: the curves come from the files alone
+    curves = [tools.metric_curve(p, nothing_measured, 2000, 42) for p in (new, baseline)]
+    compared = tools.curve_comparison(*curves)
+    assert compared["epochs"] == [25, 35, 50]  # 45 is not on the baseline's curve, 20 is before 25
+    assert compared["mean_ratio"] == pytest.approx((0.7 + 0.5 + 0.5) / 3)
+    assert compared["best"] == [45, 3.0] and compared["baseline_best"] == [35, 8.0]
+    assert compared["best_ratio"] == pytest.approx(3.0 / 8.0)
+    assert tools.agreement_curve(new, 2000, 42) == {25: 0.7}
+    assert tools.agreement_curve(baseline, 2000, 42) == {}
+    with pytest.raises(ValueError, match="no epoch between 25 and 50"):
+        tools.curve_comparison({5: 1.0}, {5: 2.0})
+
+
+class CountingYardstick:
+    """Stands in for the classifier: the FID is the images' mean pixel, every image agrees."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def measure(self, images, asked):
+        self.calls += 1
+        return {"classifier_fid": float(images.mean())}, {"overall": 1.0, "per_class": [1.0] * 10}
+
+
+def test_a_conditional_runs_curve_caches_its_agreement_at_every_point(nb, tmp_path):
+    run = tiny_run(nb, tmp_path, recipe=tiny_recipe(conditional=True), opened=True, snapshot_every=1)
+    for epoch in (1, 2):
+        utils.save_snapshot(run.sampler, run.paths["snapshots"], epoch, 1)
+    run.manager.save(checkpoint_number=2)  # load_run_generator needs a checkpoint
+    yardstick = CountingYardstick()
+    curve = tools.metric_curve(run.paths, yardstick, 20, 42)
+    assert list(curve) == [1, 2] and yardstick.calls == 2
+    assert tools.agreement_curve(run.paths, 20, 42) == {1: 1.0, 2: 1.0}
+    assert tools.metric_curve(run.paths, yardstick, 20, 42) == curve and yardstick.calls == 2  # cached
+
+
+def test_the_class_grid_names_each_row_with_how_many_it_calls_that_class():
+    assert utils.class_row_names(None, 10)[7] == "horse"
+    predicted = np.repeat(np.arange(10), 10)
+    predicted[70:73] = 4  # three of the horse row look like deer
+    names = utils.class_row_names(predicted, 10)
+    assert names[7] == "horse 7/10" and names[4] == "deer 10/10"
+
+
+def test_the_training_seed_sets_the_weights_and_the_sample_seed_does_not(nb, tmp_path):
+    def first_weights(**settings):
+        run = nb["build_gan_run"](tiny_recipe(), {}, tiny_settings(**settings))
+        return run.generator.trainable_variables[0].numpy()
+
+    assert np.array_equal(first_weights(seed=0, train_seed=1), first_weights(seed=5, train_seed=1))
+    assert not np.array_equal(first_weights(seed=0, train_seed=1), first_weights(seed=0, train_seed=2))
+
+
+def test_a_run_keeps_the_training_seed_it_was_made_with(tmp_path):
+    config = tmp_path / "run_config.json"
+    settings = {"seed": 42, "precision": "float32"}
+    assert utils.settings_of_run(settings, config, "float32", 43)["train_seed"] == 43  # a new run
+    config.write_text(json.dumps({"precision": "float32", "train_seed": 44}))
+    assert utils.settings_of_run(settings, config, "float32", 43)["train_seed"] == 44
+    config.write_text(json.dumps({"precision": "float32"}))  # made before TRAIN_SEED: SEED trained it
+    assert utils.settings_of_run(settings, config, "float32", 43)["train_seed"] == 42
+
+
+def test_the_chosen_recipe_takes_the_two_seeds_the_search_names():
+    others = "conditional+diffaugment@44 conditional+diffaugment+ac@44 conditional+diffaugment+ac@45"
+    plan = tools.search_plan("conditional+diffaugment+ema+ac", others, 42)
+    chosen = [seed for name, seed in plan if name == "conditional+diffaugment+ac"]
+    assert chosen == [44, 45] and ("baseline", 43) in plan
+    assert ("conditional+diffaugment", 42) in tools.search_plan("conditional+diffaugment+ema", others, 42)
+
+
+def test_the_label_rule_judges_against_the_chosen_recipe_without_its_label_switches():
+    measured = {"label_agreement": 0.5, "classifier_fid": 15.0, "per_class_fid": 20.0}
+    results = {
+        "conditional+diffaugment|44|10|s, float32": {"epochs": 10, "ema": measured},
+        "conditional+diffaugment+ac|44|10|s, float32": {
+            "epochs": 10,
+            "ema": {**measured, "label_agreement": 0.7},
+        },
+    }
+    others = "conditional+diffaugment@44 conditional+diffaugment+ac@44 conditional+diffaugment+ac@45"
+    text = tools.label_decision_text(results, "conditional+diffaugment+ema+ac", others, 10)
+    assert text == "conditional+diffaugment+ac against conditional+diffaugment: seed 44 wins, seed 45 not run"
+
+
+class ShareYardstick:
+    """Stands in for the classifier: an image 'agrees' when its mean pixel is above 128."""
+
+    def measure(self, images, asked):
+        agreed = images.reshape(len(images), -1).mean(axis=1) > 128
+        return {"classifier_fid": float(images.mean())}, {"overall": float(agreed.mean())}
+
+    def agreement(self, images, asked):
+        return self.measure(images, asked)[1]
+
+
+def test_the_label_reports_x1_point_is_the_sampler_as_it_draws(nb, tmp_path):
+    sampler = tiny_run(nb, tmp_path, recipe=tiny_recipe(conditional=True)).generator
+    test_set = (np.full((20, 32, 32, 3), 200, np.uint8), np.zeros(20, int))
+    report = tools.label_report(sampler, ShareYardstick(), test_set, 20, 3, scales=(0.5,))
+    assert list(report["noise_scale_sweep"]) == [0.5, 1.0]
+    as_drawn = tools.generate_images(sampler, 20, 3)
+    assert report["generated"] == ShareYardstick().agreement(as_drawn, None)
+    assert report["noise_scale_sweep"][1.0]["classifier_fid"] == pytest.approx(float(as_drawn.mean()))
+    halved = tools.generate_images(sampler, 20, 3, noise_scale=0.5)
+    assert report["noise_scale_sweep"][0.5]["classifier_fid"] == pytest.approx(float(halved.mean()))
+    assert report["real test images"] == {"overall": 1.0}
