@@ -553,54 +553,77 @@ def verdicts(numbers: dict) -> list[dict]:
     """Each of TARGETS judged: rows {"target", "measured", "met"}. `numbers` holds a run's
     `agreement` and `real_accuracy` (overall), `class_agreement` and `class_real_accuracy` (lists of
     10), `vs_baseline` (Yardstick.compare), `curve_ratio`, and `per_class_fid` with
-    `previous_per_class_fid` (means over the classes)."""
-    t, n, ratios, fid = TARGETS, numbers, numbers["vs_baseline"], "classifier-FID"
-    worst = min(range(10), key=lambda c: n["class_agreement"][c] / n["class_real_accuracy"][c])
-    worst_share = n["class_agreement"][worst] / n["class_real_accuracy"][worst]
-    fid_high, agreement_share = ratios["fid_ratio_interval"][1], n["agreement"] / n["real_accuracy"]
+    `previous_per_class_fid` (means over the classes). A number that is None (not measured: too few
+    images, no epochs 25-50, no previous run) leaves its row "not judged" (met None)."""
+    t, n = TARGETS, numbers
+
+    def row(target: str, needed: tuple, measured, met) -> dict:
+        if any(n.get(key) is None for key in needed):
+            return {"target": target, "measured": "not measured", "met": None}
+        return {"target": target, "measured": measured(), "met": bool(met())}
+
+    def share(c: int) -> float:  # class c's agreement over its real-image accuracy (none: no bar)
+        real = n["class_real_accuracy"][c]
+        return n["class_agreement"][c] / real if real else float("inf")
+
+    ratios, labels = (
+        n["vs_baseline"],
+        ("agreement", "real_accuracy", "class_agreement", "class_real_accuracy"),
+    )
+    worst = min(range(10), key=share) if n.get("class_agreement") else 0
     return [
-        {
-            "target": f"label agreement >= {t['agreement']}x the real-image accuracy",
-            "measured": f"{n['agreement']:.1%} vs {n['real_accuracy']:.1%}: {agreement_share:.2f}x",
-            "met": agreement_share >= t["agreement"],
-        },
-        {
-            "target": f"every class >= {t['class_agreement']}x its real-image accuracy",
-            "measured": f"lowest {CIFAR10_CLASSES[worst]}: {worst_share:.2f}x",
-            "met": worst_share >= t["class_agreement"],
-        },
-        {
-            "target": f"{fid} <= {t['fid_ratio']}x the baseline's, interval under {t['fid_ratio_upper']}x",
-            "measured": f"{ratios['fid_ratio']:.2f}x (interval top {fid_high:.2f})",
-            "met": ratios["fid_ratio"] <= t["fid_ratio"] and fid_high < t["fid_ratio_upper"],
-        },
-        {
-            "target": f"mean FID ratio over epochs 25-50 <= {t['curve_ratio']}",
-            "measured": f"{n['curve_ratio']:.2f}",
-            "met": n["curve_ratio"] <= t["curve_ratio"],
-        },
-        {
-            "target": "mean per-class FID no worse than the previous conditional run's",
-            "measured": f"{n['per_class_fid']:.2f} vs {n['previous_per_class_fid']:.2f}",
-            "met": n["per_class_fid"] <= t["per_class_fid"] * n["previous_per_class_fid"],
-        },
-        {
-            "target": f"recognizable share >= {t['recognizable_ratio']}x the baseline's",
-            "measured": f"{ratios['recognizable_ratio']:.2f}x",
-            "met": ratios["recognizable_ratio"] >= t["recognizable_ratio"],
-        },
+        row(
+            f"label agreement >= {t['agreement']}x the real-image accuracy",
+            labels,
+            lambda: (
+                f"{n['agreement']:.1%} vs {n['real_accuracy']:.1%}: "
+                f"{ratio(n['agreement'], n['real_accuracy']):.2f}x"
+            ),
+            lambda: ratio(n["agreement"], n["real_accuracy"]) >= t["agreement"],
+        ),
+        row(
+            f"every class >= {t['class_agreement']}x its real-image accuracy",
+            labels,
+            lambda: f"lowest {CIFAR10_CLASSES[worst]}: {share(worst):.2f}x",
+            lambda: share(worst) >= t["class_agreement"],
+        ),
+        row(
+            f"classifier-FID <= {t['fid_ratio']}x the baseline's, interval under {t['fid_ratio_upper']}x",
+            (),
+            lambda: f"{ratios['fid_ratio']:.2f}x (interval {ratios['fid_ratio_interval'][1]:.2f} at most)",
+            lambda: (
+                ratios["fid_ratio"] <= t["fid_ratio"]
+                and ratios["fid_ratio_interval"][1] < t["fid_ratio_upper"]
+            ),
+        ),
+        row(
+            f"mean FID ratio over epochs 25-50 <= {t['curve_ratio']}",
+            ("curve_ratio",),
+            lambda: f"{n['curve_ratio']:.2f}",
+            lambda: n["curve_ratio"] <= t["curve_ratio"],
+        ),
+        row(
+            "mean per-class FID no worse than the previous conditional run's",
+            ("per_class_fid", "previous_per_class_fid"),
+            lambda: f"{n['per_class_fid']:.2f} vs {n['previous_per_class_fid']:.2f}",
+            lambda: n["per_class_fid"] <= t["per_class_fid"] * n["previous_per_class_fid"],
+        ),
+        row(
+            f"recognizable share >= {t['recognizable_ratio']}x the baseline's",
+            (),
+            lambda: f"{ratios['recognizable_ratio']:.2f}x",
+            lambda: ratios["recognizable_ratio"] >= t["recognizable_ratio"],
+        ),
     ]
 
 
 def verdicts_table(run_verdicts: dict[str, list[dict]]) -> str:
     """A markdown table of verdicts() for each named run, one row per target."""
+    said = {True: "met", False: "not met", None: "not judged"}
     names = list(run_verdicts)
     lines = ["| target | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for i, row in enumerate(next(iter(run_verdicts.values()))):
-        cells = [
-            f"{rows[i]['measured']}: {'met' if rows[i]['met'] else 'not met'}"
-            for rows in run_verdicts.values()
-        ]
+        cells = [f"{rows[i]['measured']}: {said[rows[i]['met']]}" for rows in run_verdicts.values()]
         lines.append(f"| {row['target']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -49,15 +49,12 @@ def show_images(images: np.ndarray, titles=None, columns: int = 8) -> None:
 
 
 def make_dataset(images: np.ndarray, batch_size: int, seed: int, labels=None) -> tf.data.Dataset:
-    """Shuffled, batched, prefetched training images, or (image, label) pairs; a new order every epoch."""
+    """Shuffled, batched, prefetched training images, or (image, label) pairs."""
     utils.check_batch_fits(batch_size, len(images))
     elements = images if labels is None else (images, labels.astype("int32"))
-    return (
-        tf.data.Dataset.from_tensor_slices(elements)
-        .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)  # new order each epoch
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)  # next batch ready
 
 
 def build_generator(noise_dim: int, base_filters: int, precision: str) -> keras.Model:
@@ -420,6 +417,35 @@ def diff_augment(images: tf.Tensor, rng: tf.random.Generator) -> tf.Tensor:
     return images * tf.cast(keep, tf.float32)[..., None]
 
 
+def update_average(average: keras.Model, generator: keras.Model, decay: float, optimizer) -> None:
+    """Move the average's weights toward G's; the optimizer counts G's updates so far."""
+    step = tf.cast(optimizer.iterations, tf.float32)
+    decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
+    for mean, weight in zip(average.trainable_variables, generator.trainable_variables, strict=True):
+        mean.assign(decay * mean + (1.0 - decay) * weight)
+
+
+def batch_norms(generator: keras.Model) -> list:
+    """G's batch-norm layers (inside conditional batch norm too)."""
+    found = [layer.norm if isinstance(layer, ConditionalBatchNorm) else layer for layer in generator.layers]
+    return [layer for layer in found if isinstance(layer, layers.BatchNormalization)]
+
+
+def refresh_batch_norm(generator: keras.Model, seed: int, count: int = 1000) -> None:
+    """Set G's batch-norm moving statistics to those of one batch of `count` images."""
+    norms = batch_norms(generator)
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0  # moving = 0 * moving + 1 * this batch
+    draw(
+        generator,
+        tf.random.stateless_normal([count, generator.inputs[0].shape[-1]], [seed, 0]),
+        training=True,
+    )
+    for layer, momentum in zip(norms, momenta, strict=True):
+        layer.momentum = momentum
+
+
 class ConditionalBatchNorm(layers.Layer):
     """Batch norm whose scale and shift are looked up per class: (x, labels) -> normalised x."""
 
@@ -517,32 +543,3 @@ def hinge_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Ten
     real_logits, fake_logits = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
     disc_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
     return -tf.reduce_mean(fake_logits), disc_loss
-
-
-def update_average(average: keras.Model, generator: keras.Model, decay: float, optimizer) -> None:
-    """Move the average's weights toward G's; the optimizer counts G's updates so far."""
-    step = tf.cast(optimizer.iterations, tf.float32)
-    decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
-    for mean, weight in zip(average.trainable_variables, generator.trainable_variables, strict=True):
-        mean.assign(decay * mean + (1.0 - decay) * weight)
-
-
-def batch_norms(generator: keras.Model) -> list:
-    """G's batch-norm layers (inside conditional batch norm too)."""
-    found = [layer.norm if isinstance(layer, ConditionalBatchNorm) else layer for layer in generator.layers]
-    return [layer for layer in found if isinstance(layer, layers.BatchNormalization)]
-
-
-def refresh_batch_norm(generator: keras.Model, seed: int, count: int = 1000) -> None:
-    """Set G's batch-norm moving statistics to those of one batch of `count` images."""
-    norms = batch_norms(generator)
-    momenta = [layer.momentum for layer in norms]
-    for layer in norms:
-        layer.momentum = 0.0  # moving = 0 * moving + 1 * this batch
-    draw(
-        generator,
-        tf.random.stateless_normal([count, generator.inputs[0].shape[-1]], [seed, 0]),
-        training=True,
-    )
-    for layer, momentum in zip(norms, momenta, strict=True):
-        layer.momentum = momentum

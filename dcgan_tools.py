@@ -82,14 +82,14 @@ def make_recipe(name: str, base: dict) -> dict:
     for part in name.split("+"):
         if part not in candidates:
             raise utils.ParameterError(
-                f"IMPROVED_RECIPE {name!r}: unknown candidate {part!r}; join names from "
+                f"STEP7_RECIPE {name!r}: unknown candidate {part!r}; join names from "
                 f"{', '.join(candidates)} with '+'."
             )
         recipe.update(candidates[part])
     needs_labels = [key for key in ("ac_weight", "class_embedding", "spectral_hinge") if recipe[key]]
     if needs_labels and not recipe["conditional"]:
         raise utils.ParameterError(
-            f"IMPROVED_RECIPE {name!r}: {', '.join(needs_labels)} needs a class-conditional run; "
+            f"STEP7_RECIPE {name!r}: {', '.join(needs_labels)} needs a class-conditional run; "
             "put 'conditional+' before it."
         )
     return recipe
@@ -423,6 +423,33 @@ def draw_comparisons(runs: dict[str, dict], epochs: int, folder: Path) -> list[P
     ]
 
 
+def conditional_samplers(samplers: dict, epochs: int) -> dict:
+    """The class-conditional ones among `samplers` (label -> generator) that are runs' final
+    samplers (labelled "..., epoch N")."""
+    return {
+        name: sampler
+        for name, sampler in samplers.items()
+        if len(sampler.inputs) == 2 and name.endswith(f"epoch {epochs}")
+    }
+
+
+def draw_class_grids(samplers: dict, seeds: np.ndarray, judge, folder: Path) -> Path | None:
+    """Each conditional sampler's class grid as its run draws it (the first 10 of the 16 seeds,
+    once per class), each row named with how many of its 10 images `judge` (images -> classes)
+    calls that class; side by side in folder/class_grids.png (None without a conditional sampler)."""
+    if not samplers:
+        return None
+    noise, asked = np.tile(seeds[:10], (10, 1)), np.repeat(np.arange(10), 10)
+    grids = []
+    for i, (name, sampler) in enumerate(samplers.items()):
+        images = lesson.to_uint8(lesson.draw(sampler, noise, asked))
+        names = utils.class_row_names(judge(images), 10)
+        grids.append(lesson.save_grid(images, 10, name, folder / "class_grids" / f"{i}.png", names))
+    return draw_side_by_side(
+        {"one class per row": grids}, list(samplers), folder / "class_grids.png", width=6.0
+    )
+
+
 def per_class_fids(samplers: dict, yardstick, test_set: tuple, count: int, seed: int) -> dict[str, list]:
     """Per class c, the classifier-FID of `count` images each conditional sampler draws as class c
     (seeded seed + c), and of `count` real test images of class c, against the training images of
@@ -559,6 +586,62 @@ def curve_comparison(
         "baseline_best": [base_best, baseline[base_best]],
         "best_ratio": curve[best] / baseline[base_best],
     }
+
+
+def curve_report(curves: dict[str, dict], baseline: str, agreements: dict[str, dict]) -> dict[str, float]:
+    """Print each run's curve against the baseline's (curve_comparison: the mean FID ratio over
+    epochs 25-50, best against best) and, where measured, its label agreement at each point;
+    returns each run's mean ratio (None without epochs 25-50 on both curves)."""
+    ratios = {}
+    for name, curve in curves.items():
+        if name == baseline:
+            continue
+        try:
+            c = curve_comparison(curve, curves[baseline])
+        except ValueError:  # a short run: no epoch 25-50
+            ratios[name] = None
+            continue
+        ratios[name] = c["mean_ratio"]
+        print(
+            f"{name}: mean FID ratio over epochs {c['epochs'][0]}-{c['epochs'][-1]} {c['mean_ratio']:.2f}; "
+            f"best {c['best'][1]:.2f} (epoch {c['best'][0]}) against the baseline's best "
+            f"{c['baseline_best'][1]:.2f} (epoch {c['baseline_best'][0]}): {c['best_ratio']:.2f}x"
+        )
+        if agreements.get(name):
+            points = ", ".join(f"{epoch}: {share:.0%}" for epoch, share in agreements[name].items())
+            print(f"  label agreement by epoch: {points}")
+    return ratios
+
+
+def verdict_numbers(folder: Path, label: str, previous: str, curve_ratio: float | None) -> dict:
+    """The numbers evaluation.verdicts judges for the run saved as `label` in the comparison's files
+    (metrics.json, label_agreement.json, per_class_fid.json in `folder`); `previous` labels the
+    earlier conditional run whose mean per-class FID is the bar. What a file lacks is None."""
+    metrics = utils.read_json(folder / "metrics.json")[label]
+    report = utils.read_json(folder / "label_agreement.json").get(label, {})
+    per_class = utils.read_json(folder / "per_class_fid.json")
+    generated, real = report.get("generated", {}), report.get("real test images", {})
+    mean_of = {name: float(np.mean(fids)) for name, fids in per_class.items()}
+    return {
+        "agreement": generated.get("overall"),
+        "real_accuracy": real.get("overall"),
+        "class_agreement": generated.get("per_class"),
+        "class_real_accuracy": real.get("per_class"),
+        "vs_baseline": metrics["vs_baseline"],
+        "curve_ratio": curve_ratio,
+        "per_class_fid": mean_of.get(label),
+        "previous_per_class_fid": mean_of.get(previous),
+    }
+
+
+def verdict_table(folder: Path, curve_ratios: dict[str, float | None], previous: str) -> str:
+    """evaluation.verdicts_table of each run labelled in `curve_ratios` (its mean curve ratio)."""
+    return evaluation.verdicts_table(
+        {
+            label: evaluation.verdicts(verdict_numbers(Path(folder), label, previous, ratio))
+            for label, ratio in curve_ratios.items()
+        }
+    )
 
 
 def draw_metric_curves(curves: dict[str, dict], floor: float, count: int, path: Path) -> Path:

@@ -555,7 +555,7 @@ POSITIVE = (
     "EPOCHS BATCH_SIZE NOISE_DIM NOISE_FADE_EPOCHS CHECKPOINT_EVERY BASE_FILTERS CLASSIFIER_EPOCHS "
     "EVAL_IMAGES CURVE_IMAGES"
 ).split()
-COUNTS = ("SNAPSHOT_EVERY", "SEARCH_EPOCHS", "MAX_TRAIN_IMAGES", "SEED", "CLASSIFIER_SEED")
+COUNTS = ("SNAPSHOT_EVERY", "SEARCH_EPOCHS", "MAX_TRAIN_IMAGES", "SEED", "TRAIN_SEED", "CLASSIFIER_SEED")
 
 
 def check_parameters(namespace: dict) -> None:
@@ -566,11 +566,14 @@ def check_parameters(namespace: dict) -> None:
     for name in COUNTS:
         check_count(name, namespace[name])
     check_precision(namespace["PRECISION"])
-    for name in ("RUN_NAME", "IMPROVED_RUN_NAME"):
+    for name in ("RUN_NAME", "STEP7_RUN_NAME"):
         check_run_name(namespace[name], name)
-    if namespace["IMPROVED_RUN_NAME"] == namespace["RUN_NAME"]:
+    for repeat in namespace["STEP7_REPEATS"].split():
+        check_run_name(repeat, "STEP7_REPEATS")
+    step7_runs = [namespace["STEP7_RUN_NAME"], *namespace["STEP7_REPEATS"].split()]
+    if namespace["RUN_NAME"] in step7_runs:
         raise ParameterError(
-            f"IMPROVED_RUN_NAME must differ from RUN_NAME ({namespace['RUN_NAME']!r}): "
+            f"STEP7_RUN_NAME and STEP7_REPEATS must differ from RUN_NAME ({namespace['RUN_NAME']!r}): "
             "runs never share files."
         )
     for name in ("GEN_LR", "DISC_LR", "BETA_1", "BETA_2", "REAL_LABEL", "INSTANCE_NOISE"):
@@ -791,6 +794,29 @@ def read_png(path: str | Path) -> np.ndarray:
     import imageio.v3 as iio
 
     return iio.imread(path)[..., :3]
+
+
+def light_gif(sample_dir: str | Path, epochs: int, every: int = 10) -> Path:
+    """A light copy of a run's progress GIF to embed in the notebook: the grids of epoch 1, every
+    `every`-th epoch and the last, each halved (a 32x32 image back near its own size), as
+    sample_dir/training_progress_light.gif."""
+    sample_dir = Path(sample_dir)
+    chosen = sorted({1, *range(every, epochs + 1, every), epochs})
+    frames = [read_png(sample_dir / f"epoch_{epoch:04d}.png")[::2, ::2] for epoch in chosen]
+    path = sample_dir / "training_progress_light.gif"
+    atomic_write_bytes(path, gif_bytes(frames, frame_ms=400))
+    return path
+
+
+def embeddable_picture(path: str | Path, max_bytes: int = 150_000) -> bytes:
+    """A picture's bytes to embed in the notebook: the PNG itself when small, else the same
+    picture as a JPEG (quality 85), so the notebook stays light enough to open anywhere."""
+    import imageio.v3 as iio
+
+    data = Path(path).read_bytes()
+    if len(data) <= max_bytes:
+        return data
+    return iio.imwrite("<bytes>", read_png(path), extension=".jpeg", quality=85)
 
 
 def gif_bytes(frames: list[np.ndarray], frame_ms: int = 150) -> bytes:

@@ -9,7 +9,7 @@ Both designs are timed in float32 and in this machine's automatic precision, so 
 is shown in the same precision, apart from the total gain. FLOPs are the work a train step
 executes, counted by hand from the layers' shapes (forward, weight gradients, input gradients), and
 their rate is set against a matmul peak measured in the same run. Then the same for Step 7's
-recipes (by default the notebook's IMPROVED_RECIPE), each with its cost per image against the
+recipes (by default the notebook's STEP7_RECIPE), each with its cost per image against the
 baseline's in the same precision (the target is 1.5x at most).
 
 Usage: python benchmarks/train_speed.py [--repeats 3] [--steps 12] [--precision auto]
@@ -261,7 +261,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
     parser.add_argument("--steps", type=int, default=12, help="train steps per timed repeat")
     parser.add_argument("--precision", default="auto", choices=utils.PRECISIONS)
-    parser.add_argument("--recipes", nargs="*", help="Step 7 recipes to time (default: IMPROVED_RECIPE)")
+    parser.add_argument("--recipes", nargs="*", help="Step 7 recipes to time (default: STEP7_RECIPE)")
     args = parser.parse_args()
 
     nb, parameters = vars(dcgan_lesson), notebook_parameters()
@@ -300,7 +300,7 @@ def main() -> None:
         print(f"design gain, both in {precision} (epoch loop): {gain:.2f}x")
 
     # Step 7's recipes, through the same train step with their switches, against the baseline's loop.
-    for name in args.recipes or [parameters["IMPROVED_RECIPE"]]:
+    for name in args.recipes or [parameters["STEP7_RECIPE"]]:
         recipe = tools.make_recipe(name, baseline_recipe(parameters))
         run = notebook_run(nb, parameters, recipe, auto)
         conditional = recipe["conditional"]

@@ -70,6 +70,34 @@ def headings_inside_cells(cells: list[dict]) -> list[str]:
     return found
 
 
+def prose_words(cells: list[dict]) -> dict[str, int]:
+    """Markdown words (split on whitespace) of Steps 0-6, from the Step 0 heading to the Step 7
+    heading, and of Step 7, from its heading to the rubric's heading (or the end)."""
+    words, part = {"steps_0_to_6": 0, "step_7": 0}, None
+    for cell in cells:
+        text = "".join(cell["source"])
+        if text.startswith("## Step 0"):
+            part = "steps_0_to_6"
+        elif text.startswith("## Step 7"):
+            part = "step_7"
+        elif text.startswith("## ") and part == "step_7":
+            part = None
+        if part and cell["cell_type"] == "markdown":
+            words[part] += len(text.split())
+    return words
+
+
+def linked_images(cells: list[dict]) -> list[str]:
+    """Markdown image links in code outputs: they show in a local Jupyter, not on GitHub or in an
+    exported page, where only embedded images show."""
+    found = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("data", {}).get("text/markdown", ""))
+            found += [line for line in text.splitlines() if "![" in line]
+    return found
+
+
 def figures(notebook: Path = NOTEBOOK) -> dict:
     cells = json.loads(notebook.read_text())["cells"]
     code = [(i, "".join(c["source"])) for i, c in enumerate(cells) if c["cell_type"] == "code"]
@@ -86,11 +114,13 @@ def figures(notebook: Path = NOTEBOOK) -> dict:
         "code_after_markdown": after_markdown / len(code),
         "headings_inside_cells": headings_inside_cells(cells),
         "functions_reading_notebook_data": functions_reading_globals(trees, notebook_level_data(trees)),
+        "prose_words": prose_words(cells),
+        "linked_images": linked_images(cells),
     }
 
 
 def missed(found: dict) -> list[str]:
-    """What the figures miss against issue 10's targets."""
+    """What the figures miss against issue 10's and 18's targets."""
     problems = []
     if found["cells"] > 95:
         problems.append(f"{found['cells']} cells (at most 95)")
@@ -102,6 +132,11 @@ def missed(found: dict) -> list[str]:
         problems.append(f"{found['code_after_markdown']:.0%} of code cells after markdown (at least 85%)")
     if found["headings_inside_cells"]:
         problems.append(f"headings that do not open their cell: {found['headings_inside_cells']}")
+    words = found["prose_words"]
+    if words["step_7"] > words["steps_0_to_6"]:
+        problems.append(f"Step 7 has {words['step_7']} words of prose, Steps 0-6 {words['steps_0_to_6']}")
+    if found["linked_images"]:
+        problems.append(f"images linked, not embedded: {found['linked_images']}")
     if found["functions_reading_notebook_data"]:
         problems.append(f"functions reading notebook-level data: {found['functions_reading_notebook_data']}")
     return problems

@@ -241,13 +241,19 @@ def finished_run(tmp_path_factory):
         ({"NOISE_DIM": None}, utils.ParameterError, "NOISE_DIM must be a positive integer"),
         ({"RUN_NAME": "../baseline"}, utils.ParameterError, "RUN_NAME must be a plain folder name"),
         ({"DATA_DIR": "/nonexistent/cifar"}, utils.DataFolderError, "does not exist"),
-        ({"IMPROVED_RUN_NAME": "baseline"}, utils.ParameterError, "IMPROVED_RUN_NAME must differ"),
-        ({"IMPROVED_RUN_NAME": "a/b"}, utils.ParameterError, "IMPROVED_RUN_NAME must be a plain folder"),
+        (
+            {"STEP7_RUN_NAME": "baseline"},
+            utils.ParameterError,
+            "STEP7_RUN_NAME and STEP7_REPEATS must differ",
+        ),
+        ({"STEP7_RUN_NAME": "a/b"}, utils.ParameterError, "STEP7_RUN_NAME must be a plain folder"),
+        ({"STEP7_REPEATS": "ok baseline"}, utils.ParameterError, "must differ from RUN_NAME"),
+        ({"STEP7_REPEATS": "../up"}, utils.ParameterError, "STEP7_REPEATS must be a plain folder"),
         ({"SEARCH_EPOCHS": -1}, utils.ParameterError, "SEARCH_EPOCHS must be an integer of 0 or more"),
         ({"CLASSIFIER_EPOCHS": 0}, utils.ParameterError, "CLASSIFIER_EPOCHS must be a positive integer"),
-        ({"IMPROVED_RECIPE": "diffaugment+emma"}, utils.ParameterError, "unknown candidate 'emma'"),
+        ({"STEP7_RECIPE": "diffaugment+emma"}, utils.ParameterError, "unknown candidate 'emma'"),
         # The improved run folder remembers its recipe, as the baseline's remembers its shape.
-        ({"IMPROVED_RECIPE": "diffaugment"}, utils.ParameterError, "RECIPE is .* the run used"),
+        ({"STEP7_RECIPE": "diffaugment"}, utils.ParameterError, "RECIPE is .* the run used"),
     ],
 )
 def test_bad_input_names_the_problem_and_changes_nothing(finished_run, change, error, message):

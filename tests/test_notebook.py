@@ -83,7 +83,7 @@ def trained(tmp_path_factory):
         "samples": tmp_path / "out" / "generated_samples" / "smoke",
         "checkpoints": tmp_path / "out" / "training_checkpoints" / "smoke",
         "history_dir": tmp_path / "out" / "training_history" / "smoke",
-        "improved_history": out / "training_history" / "conditional",
+        "step7_history": out / "training_history" / "conditional_ac",
         "classifier": out / "training_checkpoints" / "classifier" / "classifier.weights.h5",
     }
     run["classifier_after_first"] = run["classifier"].read_bytes()
@@ -107,38 +107,41 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     assert "classifier: " in text and "Inception FID: skipped" in text
     search = json.loads(trained["search_after_first"])
     # The baseline and the chosen recipe (its average is measured in every short run, so it is
-    # searched as "conditional+diffaugment") with two seeds each, every other searched recipe once:
-    # SEARCH_RECIPES adds "conditional", and the label search's "conditional+diffaugment@44" and
-    # "conditional+diffaugment+ac@44".
+    # searched without "+ema") with two seeds each, every other searched recipe once:
+    # SEARCH_RECIPES adds "conditional", "conditional+diffaugment" and the label search's
+    # "conditional+diffaugment@44"; the chosen "conditional+diffaugment+ac" takes the two seeds it
+    # names, 44 and 45.
     runs = sorted((key.split("|")[0], int(key.split("|")[1])) for key in search)
     assert runs == [
         ("baseline", 42),
         ("baseline", 43),
         ("conditional", 42),
         ("conditional+diffaugment", 42),
-        ("conditional+diffaugment", 43),
         ("conditional+diffaugment", 44),
         ("conditional+diffaugment+ac", 44),
+        ("conditional+diffaugment+ac", 45),
     ]
-    assert "conditional+diffaugment+ac against conditional+diffaugment: seed 44" in text
+    assert "conditional+diffaugment+ac against conditional+diffaugment: seed 44 " in text
     for result in search.values():
         assert result["generator"]["images"] == 32 and np.isfinite(result["ema"]["classifier_fid"])
-    improved = json.loads((trained["improved_history"] / "history.json").read_text())
-    assert [row["epoch"] for row in improved][:2] == [1, 2]
-    samples = out / "generated_samples" / "conditional"
-    assert (samples / "training_progress.gif").exists()
+    step7 = json.loads((trained["step7_history"] / "history.json").read_text())
+    assert [row["epoch"] for row in step7][:2] == [1, 2]
+    samples = out / "generated_samples" / "conditional_ac"
+    assert (samples / "training_progress.gif").exists() and (samples / "training_progress_light.gif").exists()
     assert sorted(p.name for p in (samples / "classes").iterdir()) == [  # a row per class, every epoch
         "epoch_0001.png",
         "epoch_0002.png",
         "epoch_0003.png",
         "training_progress.gif",
     ]
-    config = json.loads((out / "training_checkpoints" / "conditional" / "run_config.json").read_text())
+    config = json.loads((out / "training_checkpoints" / "conditional_ac" / "run_config.json").read_text())
     recipe = config["recipe"]
     assert recipe["conditional"] and recipe["diffaugment"] and recipe["ema_decay"] == 0.999
+    assert recipe["ac_weight"] == 1.0 and config["train_seed"] == 42
     comparison = out / "training_history" / "comparison"
     assert sorted(p.name for p in comparison.iterdir()) == [
-        "classes.png",
+        "class_grids",
+        "class_grids.png",
         "confusion.png",
         "fake_accuracy.png",
         "grids.png",
@@ -147,7 +150,7 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
         "metric_curve.png",
         "metrics.json",
     ]
-    labels = json.loads((comparison / "label_agreement.json").read_text())
+    (labels,) = json.loads((comparison / "label_agreement.json").read_text()).values()  # one conditional run
     assert np.array(labels["generated"]["confusion"]).sum() == 48  # EVAL_IMAGES, each asked one class
     assert set(labels["noise_scale_sweep"]) == {"0.5", "0.75", "1.0"}
     assert f"label agreement {labels['generated']['overall']:.1%} against" in printed(
@@ -156,14 +159,14 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     metrics = json.loads((comparison / "metrics.json").read_text())
     assert list(metrics) == [  # as the resumed run left them
         "smoke, epoch 3",
-        "conditional, epoch 3",
-        "conditional, its G without averaging",
+        "conditional_ac, epoch 3",
+        "conditional_ac, its G without averaging",
         "real test images",
     ]
     sizes = {name: (m["images"], sum(m["class_counts"])) for name, m in metrics.items()}
     assert sizes.pop("real test images") == (20, 20)  # all the fake folder's test images
     assert set(sizes.values()) == {(48, 48)}  # EVAL_IMAGES of each generator
-    for name in ("smoke, epoch 3", "conditional, epoch 3", "conditional, its G without averaging"):
+    for name in ("smoke, epoch 3", "conditional_ac, epoch 3", "conditional_ac, its G without averaging"):
         low, high = metrics[name]["fid_interval"]  # 95% bootstrap interval
         assert low < high  # resampled: a bootstrap that drew the same images every time gives one value
     # The lines printed against the baseline are those the saved numbers give.
@@ -172,16 +175,21 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
         trained["first"]
     )
     assert "classifier-FID " in text and "x the baseline's (95% interval " in text
-    for run in ("smoke", "conditional"):
+    for run in ("smoke", "conditional_ac"):
         curve = json.loads((out / "training_history" / run / "metric_curve.json").read_text())
         assert list(curve["32 images, seed 42"]) == ["1", "2", "3"]  # one point per snapshot
+    assert list(curve["32 images, seed 42, label agreement"]) == ["1", "2", "3"]  # the conditional run's
+    # The verdict: computed, and what 3 epochs of 64 images cannot measure is said to be not judged.
+    verdict = markdown_shown(trained["resumed"])
+    assert "| target | conditional_ac, epoch 3 |" in verdict
+    assert "| mean FID ratio over epochs 25-50 <= 0.75 | not measured: not judged |" in verdict
 
 
 def test_resume_reuses_the_classifier_and_the_saved_search(trained):
     assert trained["classifier"].read_bytes() == trained["classifier_after_first"]
     search_path = trained["tmp"] / "out" / "training_history" / "candidate_search.json"
     assert search_path.read_text() == trained["search_after_first"]
-    assert "| conditional+diffaugment | 43 | 1 |" in "".join(
+    assert "| conditional+diffaugment+ac | 45 | 1 |" in "".join(
         output.get("data", {}).get("text/markdown", "")
         for cell in trained["resumed"].cells
         for output in cell.get("outputs", [])
@@ -191,18 +199,18 @@ def test_resume_reuses_the_classifier_and_the_saved_search(trained):
 def test_export_command_line(trained):
     out = trained["tmp"] / "out"
     export = trained["tmp"] / "cli_export"
-    command = [sys.executable, "dcgan_tools.py", "export", "--run", "conditional", "--count", "7"]
+    command = [sys.executable, "dcgan_tools.py", "export", "--run", "conditional_ac", "--count", "7"]
     done = subprocess.run(
         [*command, "--out", str(export), "--output-dir", str(out)], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "wrote 7 images of run 'conditional' (epoch 3, sampler: average)" in done.stdout
+    assert "wrote 7 images of run 'conditional_ac' (epoch 3, sampler: average)" in done.stdout
     assert len(list(export.glob("*.png"))) == 7
     with np.load(export / "images.npz") as saved:
         assert saved["images"].shape == (7, 32, 32, 3) and saved["images"].dtype == np.uint8
         assert saved["labels"].tolist() == [0, 1, 2, 3, 4, 5, 6]  # image i is class i mod 10
     manifest = json.loads((export / "manifest.json").read_text())
-    assert manifest["run"] == "conditional" and manifest["checkpoint_epoch"] == 3
+    assert manifest["run"] == "conditional_ac" and manifest["checkpoint_epoch"] == 3
     assert manifest["labels"] == [0, 1, 2, 3, 4, 5, 6] and manifest["sampler"] == "average"
 
 
@@ -276,15 +284,15 @@ def test_bad_parameter_stops_before_any_work(tmp_path):
 
 def test_export_of_a_named_class_from_a_conditional_run(trained, capsys):
     out = trained["tmp"] / "out"
-    tools.main(["export", "--run", "conditional", "--count", "6", "--class", "horse", "--seed", "3"]
+    tools.main(["export", "--run", "conditional_ac", "--count", "6", "--class", "horse", "--seed", "3"]
                + ["--out", str(trained["tmp"] / "horses"), "--output-dir", str(out)])  # fmt: skip
-    assert "wrote 6 horse images of run 'conditional'" in capsys.readouterr().out
+    assert "wrote 6 horse images of run 'conditional_ac'" in capsys.readouterr().out
     with np.load(trained["tmp"] / "horses" / "images.npz") as saved:
         horses = saved["images"]
         assert saved["labels"].tolist() == [7] * 6
-    generator, _ = tools.load_run_generator(utils.make_run_paths(str(out), "conditional"))
+    generator, _ = tools.load_run_generator(utils.make_run_paths(str(out), "conditional_ac"))
     assert np.array_equal(horses, tools.generate_images(generator, 6, 3, label=7))
     with pytest.raises(utils.ParameterError, match="not class-conditional"):
         tools.export_run("smoke", 2, trained["tmp"] / "none", out, class_name="horse")
     with pytest.raises(utils.ParameterError, match="not a CIFAR-10 class"):
-        tools.export_run("conditional", 2, trained["tmp"] / "none", out, class_name="unicorn")
+        tools.export_run("conditional_ac", 2, trained["tmp"] / "none", out, class_name="unicorn")

@@ -247,7 +247,7 @@ def test_check_parameters_names_the_first_wrong_one():
         ({"REAL_LABEL": 1.5}, "REAL_LABEL must be a number from 0 to 1"),
         ({"GEN_LR": "fast"}, "GEN_LR must be a number"),
         ({"PRECISION": "fp8"}, "PRECISION must be one of"),
-        ({"IMPROVED_RUN_NAME": defaults["RUN_NAME"]}, "IMPROVED_RUN_NAME must differ"),
+        ({"STEP7_RUN_NAME": defaults["RUN_NAME"]}, "STEP7_RUN_NAME and STEP7_REPEATS must differ"),
     ]:
         with pytest.raises(utils.ParameterError, match=message):
             utils.check_parameters({**defaults, **change})
