@@ -256,13 +256,13 @@ def make_train_step(run: GANRun):
 def save_grid(images: np.ndarray, columns: int, title: str, path: Path, row_names=()) -> Path:
     """uint8 RGB images as a grid, with a name beside each row if given, saved as a PNG."""
     rows = len(images) // columns
-    size = (4, 4.3) if columns == 4 else (0.7 * columns, 0.7 * rows + 0.4)
+    size = (4, 4.3) if columns == 4 else (0.7 * columns + 1.0, 0.7 * rows + 0.4)  # room for row names
     fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
     for i, (ax, image) in enumerate(zip(axes.flat, images, strict=True)):
         ax.imshow(image, interpolation="nearest")
         ax.set(xticks=[], yticks=[], frame_on=False)
         if row_names and i % columns == 0:
-            ax.set_ylabel(row_names[i // columns], fontsize=8)
+            ax.set_ylabel(row_names[i // columns], fontsize=8, rotation=0, ha="right", va="center")
     fig.suptitle(title)
     fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.97))
     utils.save_figure(fig, path, dpi=72)  # and closes it
@@ -302,8 +302,9 @@ def draw_train_history(history: list[dict], path: Path) -> Path:
 
 
 def make_gif(sample_dir: Path, epochs: int, frame_ms: int = 150) -> Path:
-    """Write the grids of epochs 1..epochs as sample_dir/training_progress.gif, looping forever."""
-    frames = [utils.read_png(sample_dir / f"epoch_{epoch:04d}.png") for epoch in range(1, epochs + 1)]
+    """Write the saved grids of epochs 1..epochs as sample_dir/training_progress.gif, looping forever."""
+    files = [sample_dir / f"epoch_{epoch:04d}.png" for epoch in range(1, epochs + 1)]
+    frames = [utils.read_png(file) for file in files if file.exists()]  # a lost grid is left out
     utils.atomic_write_bytes(sample_dir / "training_progress.gif", utils.gif_bytes(frames, frame_ms))
     return sample_dir / "training_progress.gif"
 

@@ -1,0 +1,110 @@
+"""Issue 18: the numbers that the notebook's markdown quotes match the committed files they come from.
+Each test recomputes a quoted number from the runs' files and looks for it, formatted as quoted, in
+the markdown cell that quotes it."""
+
+import json
+
+from conftest import ROOT
+from notebook_cells import NOTEBOOK
+
+HISTORY = ROOT / "training_history"
+
+
+def read(path: str):
+    return json.loads((HISTORY / path).read_text())
+
+
+def markdown_cell(starting: str) -> str:
+    """The markdown cell that starts with `starting`, its whitespace made single spaces."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    (text,) = [
+        "".join(c["source"])
+        for c in cells
+        if c["cell_type"] == "markdown" and "".join(c["source"]).startswith(starting)
+    ]
+    return " ".join(text.split())
+
+
+def span(values) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def test_what_the_baseline_lacks_quotes_its_files():
+    text = markdown_cell("### What the baseline lacks")
+    curve = {int(e): fid for e, fid in read("baseline/metric_curve.json")["2000 images, seed 42"].items()}
+    best = min(curve, key=curve.get)
+    assert f"best at epoch {best} ({curve[best]:.2f})" in text
+    assert f"It ends at {curve[max(curve)]:.2f}" in text
+    fake = {row["epoch"]: row["fake_acc"] for row in read("baseline/history.json")}
+    assert f"climbs back to {span([fake[e] for e in range(35, 51)])}" in text
+    metrics = read("comparison/metrics.json")
+    baseline, real = metrics["baseline, epoch 50"], metrics["real test images"]
+    assert f"{baseline['recognizable']:.1%}, against {real['recognizable']:.1%} of real test images" in text
+    assert f"({baseline['effective_classes']:.2f} effective classes)" in text
+
+
+def search_rows(name: str) -> dict[int, dict]:
+    return {
+        int(key.split("|")[1]): row
+        for key, row in read("candidate_search.json").items()
+        if key.split("|")[0] == name and row["epochs"] == 10
+    }
+
+
+def test_what_the_search_shows_quotes_the_search_file():
+    text = markdown_cell("### What the search shows")
+    rows = [row for key, row in read("candidate_search.json").items() if row["epochs"] == 10]
+    with_augment = [
+        r["fake_acc"]
+        for k, r in read("candidate_search.json").items()
+        if "diffaugment" in k and r["epochs"] == 10
+    ]
+    without = [
+        r["fake_acc"]
+        for k, r in read("candidate_search.json").items()
+        if "diffaugment" not in k and r["epochs"] == 10
+    ]
+    assert len(with_augment) + len(without) == len(rows)
+    assert f"fake accuracy after 10 epochs is {span(with_augment)}, against {span(without)}" in text
+    ac, reference = search_rows("conditional+diffaugment+ac"), search_rows("conditional+diffaugment")
+    mine, base = ac[44]["ema"], reference[44]["ema"]
+    assert f"on {mine['label_agreement']:.1%} of its images, against {base['label_agreement']:.1%}" in text
+    assert f"({mine['classifier_fid']:.2f} against {base['classifier_fid']:.2f})" in text
+    assert f"({mine['per_class_fid']:.2f} against {base['per_class_fid']:.2f})" in text
+    assert f"At seed 45 it agrees on {ac[45]['ema']['label_agreement']:.1%}" in text
+    assert 45 not in reference  # "the reference has no run at that seed"
+
+
+def test_what_the_comparison_shows_quotes_the_comparison_files():
+    text = markdown_cell("### What the comparison shows")
+    metrics = read("comparison/metrics.json")
+    ac, baseline = metrics["conditional_ac, epoch 50"], metrics["baseline, epoch 50"]
+    real = metrics["real test images"]
+    ratio = ac["vs_baseline"]["fid_ratio"]
+    assert (
+        f"{ac['classifier_fid']:.2f} against the baseline's {baseline['classifier_fid']:.2f} ({ratio:.2f}x)"
+        in text
+    )
+    assert (
+        f"recognizes {ac['recognizable']:.1%} of its images, as many as real test images "
+        f"({real['recognizable']:.1%})" in text
+    )
+    labels = read("comparison/label_agreement.json")
+    mine, before = labels["conditional_ac, epoch 50"], labels["conditional, epoch 50"]
+    assert (
+        f"{mine['generated']['overall']:.1%} of the time, against {before['generated']['overall']:.1%}"
+        in text
+    )
+    assert f"({mine['generated']['overall']:.1%} against {mine['real test images']['overall']:.1%})" in text
+    per_class = read("comparison/per_class_fid.json")
+    means = [sum(per_class[f"{run}, epoch 50"]) / 10 for run in ("conditional_ac", "conditional")]
+    assert f"per-class FID ({means[0]:.1f} against {means[1]:.1f})" in text
+    for run in ("baseline", "improved", "conditional", "conditional_ac"):
+        minutes = sum(row["seconds"] for row in read(f"{run}/history.json")) / 60
+        assert f"| {minutes:.0f} min |" in text, run
+
+
+def test_the_rubric_quotes_the_ac_runs_fake_accuracy():
+    text = markdown_cell("No run's fake accuracy reaches 0.5")
+    fake = [row["fake_acc"] for row in read("conditional_ac/history.json")]
+    assert f"stays at {span(fake)}" in text
