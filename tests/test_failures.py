@@ -413,7 +413,7 @@ def test_quick_look_trains_three_epochs_in_its_own_folder_and_labels_its_figures
     assert namespace["EPOCHS"] == 3 and namespace["OUTPUT_DIR"] == str(out / "quick_look")
     assert not (out / "generated_samples").exists()  # nothing outside its own folder
     quick = out / "quick_look"
-    assert history_epochs(quick, "baseline") == [1, 2, 3] and history_epochs(quick, "conditional") == [
+    assert history_epochs(quick, "baseline") == [1, 2, 3] and history_epochs(quick, "conditional_ac") == [
         1,
         2,
         3,
