@@ -100,13 +100,20 @@ def searched_name(name: str) -> str:
     return "+".join(part for part in name.split("+") if part != "ema")
 
 
+def named_seeds(others: str) -> list[tuple[str, int | None]]:
+    """(name, seed) of each space-separated entry of `others`; the seed is the one after "@" or None."""
+    return [
+        (name, int(seed) if seed else None) for name, _, seed in (e.partition("@") for e in others.split())
+    ]
+
+
 def search_plan(chosen: str, others: str, seed: int) -> list[tuple[str, int]]:
     """(recipe, seed) of each short run: the baseline and the chosen recipe with two seeds each,
     the others (space-separated names) with one: `seed`, or the one a name gives after "@". The
     chosen recipe's two seeds are `seed` and `seed + 1` unless `others` names two of its own."""
     chosen = searched_name(chosen)
-    named = [name.partition("@") for name in others.split()]
-    plan = [("baseline", seed), ("baseline", seed + 1), *[(n, int(s) if s else seed) for n, _, s in named]]
+    named = [(name, seed if own is None else own) for name, own in named_seeds(others)]
+    plan = [("baseline", seed), ("baseline", seed + 1), *named]
     if sum(name == chosen for name, _ in plan) < 2:
         plan += [(chosen, seed), (chosen, seed + 1)]
     return list(dict.fromkeys(plan))
@@ -319,9 +326,7 @@ def label_decision_text(results: dict, chosen: str, others: str, epochs: int) ->
     against the reference, the chosen recipe without its label switches, at the same seeds, one
     line each."""
     reference = "+".join(part for part in searched_name(chosen).split("+") if part not in LABEL_SWITCHES)
-    named = [
-        (name, int(seed)) for name, _, seed in (entry.partition("@") for entry in others.split()) if seed
-    ]
+    named = [(name, seed) for name, seed in named_seeds(others) if seed is not None]
     candidates = list(dict.fromkeys(name for name, _ in named if name != reference))
     seeds = sorted({seed for _, seed in named})
     if not candidates or not epochs:
@@ -540,13 +545,18 @@ def draw_confusion(report: dict, path: Path) -> Path:
     return path
 
 
+def _agreement_key(count: int, seed: int) -> str:
+    """The key of a conditional run's label agreement curve in its metric_curve.json."""
+    return f"{count} images, seed {seed}, label agreement"
+
+
 def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, float]:
     """classifier-FID of each saved generator snapshot of a run (epoch -> FID), cached per run in
     its metric_curve.json: snapshots are not committed, their numbers are. For a class-conditional
     run the label agreement of the same images is cached too (agreement_curve reads it)."""
     cache_path = paths["history"].with_name("metric_curve.json")
     cache = utils.read_json(cache_path)
-    fid_key, agreement_key = f"{count} images, seed {seed}", f"{count} images, seed {seed}, label agreement"
+    fid_key, agreement_key = f"{count} images, seed {seed}", _agreement_key(count, seed)
     curve = {int(epoch): fid for epoch, fid in cache.get(fid_key, {}).items()}
     agreement = {int(epoch): share for epoch, share in cache.get(agreement_key, {}).items()}
     snapshots = {int(p.stem.rsplit("_", 1)[1]): p for p in paths["snapshots"].glob("generator_epoch_*.npz")}
@@ -570,9 +580,7 @@ def agreement_curve(paths: dict, count: int, seed: int) -> dict[int, float]:
     """The label agreement at each point of a conditional run's metric curve (epoch -> share), as
     metric_curve cached it; {} for a run without one."""
     cache = utils.read_json(paths["history"].with_name("metric_curve.json"))
-    return {
-        int(e): share for e, share in cache.get(f"{count} images, seed {seed}, label agreement", {}).items()
-    }
+    return {int(e): share for e, share in cache.get(_agreement_key(count, seed), {}).items()}
 
 
 def curve_comparison(

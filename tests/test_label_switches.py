@@ -122,7 +122,9 @@ def test_the_label_rule_on_runs_that_meet_it_and_runs_that_miss_it():
     assert verdicts["timid"][44] == "loses: agreement 44.0% vs 40.0%"
 
 
-def test_the_label_decision_reads_the_seeds_of_the_search_plan():
+# The reference is the chosen recipe without its label switches, whether or not it has one.
+@pytest.mark.parametrize("chosen", ["conditional+diffaugment+ema", "conditional+diffaugment+ema+ac"])
+def test_the_label_decision_reads_the_seeds_of_the_search_plan(chosen):
     measured = {"label_agreement": 0.5, "classifier_fid": 15.0, "per_class_fid": 20.0}
     results = {
         "conditional+diffaugment|44|10|s, float32": {"epochs": 10, "ema": measured},
@@ -134,7 +136,7 @@ def test_the_label_decision_reads_the_seeds_of_the_search_plan():
     others = (
         "conditional conditional+diffaugment@44 conditional+diffaugment+ac@44 conditional+diffaugment+ac@45"
     )
-    text = tools.label_decision_text(results, "conditional+diffaugment+ema", others, 10)
+    text = tools.label_decision_text(results, chosen, others, 10)
     assert text == "conditional+diffaugment+ac against conditional+diffaugment: seed 44 wins, seed 45 not run"
 
 

@@ -152,20 +152,6 @@ def test_the_chosen_recipe_takes_the_two_seeds_the_search_names():
     assert ("conditional+diffaugment", 42) in tools.search_plan("conditional+diffaugment+ema", others, 42)
 
 
-def test_the_label_rule_judges_against_the_chosen_recipe_without_its_label_switches():
-    measured = {"label_agreement": 0.5, "classifier_fid": 15.0, "per_class_fid": 20.0}
-    results = {
-        "conditional+diffaugment|44|10|s, float32": {"epochs": 10, "ema": measured},
-        "conditional+diffaugment+ac|44|10|s, float32": {
-            "epochs": 10,
-            "ema": {**measured, "label_agreement": 0.7},
-        },
-    }
-    others = "conditional+diffaugment@44 conditional+diffaugment+ac@44 conditional+diffaugment+ac@45"
-    text = tools.label_decision_text(results, "conditional+diffaugment+ema+ac", others, 10)
-    assert text == "conditional+diffaugment+ac against conditional+diffaugment: seed 44 wins, seed 45 not run"
-
-
 class ShareYardstick:
     """Stands in for the classifier: an image 'agrees' when its mean pixel is above 128."""
 
