@@ -303,8 +303,7 @@ def draw_train_history(history: list[dict], path: Path) -> Path:
 
 def make_gif(sample_dir: Path, epochs: int, frame_ms: int = 150) -> Path:
     """Write the saved grids of epochs 1..epochs as sample_dir/training_progress.gif, looping forever."""
-    files = [sample_dir / f"epoch_{epoch:04d}.png" for epoch in range(1, epochs + 1)]
-    frames = [utils.read_png(file) for file in files if file.exists()]  # a lost grid is left out
+    frames = utils.saved_grids(sample_dir, range(1, epochs + 1))  # a lost grid is left out
     utils.atomic_write_bytes(sample_dir / "training_progress.gif", utils.gif_bytes(frames, frame_ms))
     return sample_dir / "training_progress.gif"
 

@@ -348,11 +348,6 @@ def generate_images(
     multiple of 10), or only `label` (a class number or name) when given."""
     if isinstance(label, str):
         label = utils.CIFAR10_CLASSES.index(label)
-    if label is not None and len(generator.inputs) == 1:
-        raise utils.ParameterError(
-            f"{generator.name} is not class-conditional: it cannot draw class "
-            f"{label} ({utils.CIFAR10_CLASSES[label]})."
-        )
     noise_dim = generator.inputs[0].shape[-1]
     noise = noise_scale * np.random.default_rng(seed).standard_normal((count, noise_dim)).astype("float32")
     batches = [

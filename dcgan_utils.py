@@ -669,10 +669,12 @@ def open_run(run, manager) -> None:
 
 # ------------------------------------------------------------ during training ----
 def without_labels(model, inputs, labels):
-    """`inputs` for a model that takes no class (ValueError if labels were given): an unconditional
-    generator asked for a class must say so, not quietly draw any class."""
+    """`inputs` for a model that takes no class (ParameterError if labels were given): an
+    unconditional generator asked for a class must say so, naming it, not quietly draw any class."""
     if labels is not None:
-        raise ValueError(f"{model.name} is not class-conditional: it cannot draw or judge a chosen class.")
+        asked = sorted({int(label) for label in np.asarray(labels).ravel()})
+        named = ", ".join(f"{label} ({CIFAR10_CLASSES[label]})" for label in asked)
+        raise ParameterError(f"{model.name} is not class-conditional: it cannot draw class {named}.")
     return inputs
 
 
@@ -796,15 +798,20 @@ def read_png(path: str | Path) -> np.ndarray:
     return iio.imread(path)[..., :3]
 
 
+def saved_grids(sample_dir: str | Path, epochs) -> list[np.ndarray]:
+    """The saved sample grids of `epochs` (an iterable of epoch numbers) as RGB frames; a grid that
+    was lost is left out, so a GIF of the rest can still be made."""
+    files = [Path(sample_dir) / f"epoch_{epoch:04d}.png" for epoch in epochs]
+    return [read_png(file) for file in files if file.exists()]
+
+
 def light_gif(sample_dir: str | Path, epochs: int, every: int = 10) -> Path:
     """A light copy of a run's progress GIF to embed in the notebook: the grids of epoch 1, every
     `every`-th epoch and the last, each halved (a 32x32 image back near its own size), as
     sample_dir/training_progress_light.gif."""
-    sample_dir = Path(sample_dir)
     chosen = sorted({1, *range(every, epochs + 1, every), epochs})
-    files = [sample_dir / f"epoch_{epoch:04d}.png" for epoch in chosen]
-    frames = [read_png(file)[::2, ::2] for file in files if file.exists()]  # a lost grid is left out
-    path = sample_dir / "training_progress_light.gif"
+    frames = [frame[::2, ::2] for frame in saved_grids(sample_dir, chosen)]
+    path = Path(sample_dir) / "training_progress_light.gif"
     atomic_write_bytes(path, gif_bytes(frames, frame_ms=400))
     return path
 

@@ -169,6 +169,17 @@ def test_history_plot_and_gif(nb, tmp_path):
         assert image.n_frames == 3 and image.info.get("loop") == 0
 
 
+def test_the_light_gif_halves_every_tenth_grid_and_skips_a_lost_one(tmp_path):
+    for e in range(1, 26):
+        Image.new("RGB", (40, 40), (10 * e, 0, 0)).save(tmp_path / f"epoch_{e:04d}.png")
+    (tmp_path / "epoch_0010.png").unlink()  # a lost grid
+    frames = utils.saved_grids(tmp_path, [1, 10, 20, 25])
+    assert [frame[0, 0, 0] for frame in frames] == [10, 200, 250]
+    gif = utils.light_gif(tmp_path, 25)
+    with Image.open(gif) as image:
+        assert image.n_frames == 3 and image.size == (20, 20)  # epochs 1, 20 and 25, halved
+
+
 RESTORE_SCRIPT = """
 import sys
 import numpy as np

@@ -108,3 +108,15 @@ def test_the_rubric_quotes_the_ac_runs_fake_accuracy():
     text = markdown_cell("No run's fake accuracy reaches 0.5")
     fake = [row["fake_acc"] for row in read("conditional_ac/history.json")]
     assert f"stays at {span(fake)}" in text
+
+
+def test_reading_the_results_quotes_the_baseline_history():
+    text = markdown_cell("### Reading the results")
+    history = read("baseline/history.json")
+    fake = {row["epoch"]: row["fake_acc"] for row in history}
+    assert f"falls from {fake[1]:.2f} to {min(fake[e] for e in range(19, 26)):.2f} by epochs 19-25" in text
+    closest = min(history, key=lambda row: row["gen_loss"] - row["disc_loss"])
+    assert 19 <= closest["epoch"] <= 25
+    assert f"(G {closest['gen_loss']:.2f}, D {closest['disc_loss']:.2f})" in text
+    assert f"climbs back to {span([fake[e] for e in range(35, 51)])} over epochs 35-50" in text
+    assert f"loss doubles to {history[-1]['gen_loss']:.1f}" in text
