@@ -818,13 +818,14 @@ def light_gif(sample_dir: str | Path, epochs: int, every: int = 10) -> Path:
 
 def embeddable_picture(path: str | Path, max_bytes: int = 60_000) -> bytes:
     """A picture's bytes to embed in the notebook: the PNG itself when small, else the same
-    picture as a JPEG (quality 80), so the notebook stays light enough to open anywhere."""
+    picture as a JPEG (quality 60: five runs' grids side by side keep the notebook under 2 MB),
+    so the notebook stays light enough to open anywhere."""
     import imageio.v3 as iio
 
     data = Path(path).read_bytes()
     if len(data) <= max_bytes:
         return data
-    return iio.imwrite("<bytes>", read_png(path), extension=".jpeg", quality=80)
+    return iio.imwrite("<bytes>", read_png(path), extension=".jpeg", quality=60)
 
 
 def gif_bytes(frames: list[np.ndarray], frame_ms: int = 150) -> bytes:

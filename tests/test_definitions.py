@@ -312,3 +312,12 @@ def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
     changed = evaluation.fake_accuracy_trend(utils.load_history(path))
     assert changed["last_10_mean"] == pytest.approx(1.0 - 0.155 - 0.8 / 10)  # epoch 20 was 0.8
     assert changed["slope_per_10_epochs"] < trend["slope_per_10_epochs"]
+
+
+def test_a_large_picture_is_embedded_as_a_jpeg_and_a_small_one_as_it_is(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(tmp_path / "large.png")
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "small.png")
+    large = utils.embeddable_picture(tmp_path / "large.png")
+    assert large[:2] == b"\xff\xd8" and len(large) < (tmp_path / "large.png").stat().st_size
+    assert utils.embeddable_picture(tmp_path / "small.png") == (tmp_path / "small.png").read_bytes()

@@ -120,3 +120,17 @@ def test_reading_the_results_quotes_the_baseline_history():
     assert f"(G {closest['gen_loss']:.2f}, D {closest['disc_loss']:.2f})" in text
     assert f"climbs back to {span([fake[e] for e in range(35, 51)])} over epochs 35-50" in text
     assert f"loss doubles to {history[-1]['gen_loss']:.1f}" in text
+
+
+def test_what_the_comparison_shows_quotes_the_second_seed():
+    text = markdown_cell("### What the comparison shows")
+    seed43 = read("comparison/metrics.json")["conditional_ac_seed43, epoch 50"]
+    agreement = read("comparison/label_agreement.json")["conditional_ac_seed43, epoch 50"]["generated"]
+    assert (
+        f"Its classifier-FID is {seed43['classifier_fid']:.2f} ({seed43['vs_baseline']['fid_ratio']:.2f}x "
+        "the baseline's)" in text
+    )
+    assert f"asked for {agreement['overall']:.1%} of the time" in text
+    assert f"recognizes {seed43['recognizable']:.1%} of its images" in text
+    minutes = sum(row["seconds"] for row in read("conditional_ac_seed43/history.json")) / 60
+    assert f"| {minutes:.0f} min |" in text
