@@ -414,12 +414,13 @@ def draw_side_by_side(rows: dict[str, list[Path]], column_titles: list[str], pat
 def draw_comparisons(runs: dict[str, dict], epochs: int, folder: Path) -> list[Path]:
     """grids.png (each run's 16 seeds at epochs 1, 10, 25 and `epochs`, those every run has) and
     histories.png (each run's history graph), one row per run, in `folder`."""
-    saved = [
-        e
-        for e in (1, 10, 25, epochs)
-        if all((p["samples"] / f"epoch_{e:04d}.png").exists() for p in runs.values())
-    ]
-    shown = sorted(set(saved))  # the epochs whose grids every run has
+    shown = sorted(  # the epochs whose grids every run has
+        {
+            e
+            for e in (1, 10, 25, epochs)
+            if all((p["samples"] / f"epoch_{e:04d}.png").exists() for p in runs.values())
+        }
+    )
     grids = {name: [p["samples"] / f"epoch_{e:04d}.png" for e in shown] for name, p in runs.items()}
     histories = {name: [p["history_plot"]] for name, p in runs.items()}
     return [

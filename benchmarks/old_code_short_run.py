@@ -19,9 +19,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from scratch_folder import scratch_with_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 OPEN_AND_TRAIN = range(51, 60)  # 071c964's cells that open the 50-epoch run, train it and show it
@@ -41,11 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(checkout))
     os.chdir(checkout)
     cells = json.loads((checkout / "dcgan_cifar10.ipynb").read_text())["cells"]
-    with tempfile.TemporaryDirectory() as scratch:
-        (Path(scratch) / "training_checkpoints").mkdir()
-        (Path(scratch) / "training_checkpoints" / "classifier").symlink_to(
-            ROOT / "training_checkpoints" / "classifier"
-        )
+    with scratch_with_classifier() as scratch:
         ns: dict = {"__name__": "__main__"}
         for i, cell in enumerate(cells[: LAST_DEFINITION + 1]):
             if cell["cell_type"] != "code" or i in OPEN_AND_TRAIN:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from notebook_cells import run_all_cells  # noqa: E402
+from scratch_folder import scratch_with_classifier  # noqa: E402
 
 import dcgan_eval as evaluation  # noqa: E402
 import dcgan_tools as tools  # noqa: E402
@@ -59,11 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="mixed_bfloat16")
     parser.add_argument("--data", default=str(ROOT / "data" / "cifar-10-batches-py"))
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as scratch:
-        (Path(scratch) / "training_checkpoints").mkdir()
-        (Path(scratch) / "training_checkpoints" / "classifier").symlink_to(
-            ROOT / "training_checkpoints" / "classifier"
-        )
+    with scratch_with_classifier() as scratch:
         cells = run_all_cells(until="## Step 6", OUTPUT_DIR=scratch, DATA_DIR=args.data)
         yardstick = evaluation.Yardstick.load(
             scratch, args.data, cells["CLASSIFIER_EPOCHS"], cells["CLASSIFIER_SEED"]
