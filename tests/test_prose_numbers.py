@@ -7,6 +7,8 @@ import json
 from conftest import ROOT
 from notebook_cells import NOTEBOOK
 
+from dcgan_tools import LABEL_RULE
+
 HISTORY = ROOT / "training_history"
 
 
@@ -53,26 +55,34 @@ def search_rows(name: str) -> dict[int, dict]:
 
 def test_what_the_search_shows_quotes_the_search_file():
     text = markdown_cell("### What the search shows")
-    rows = [row for key, row in read("candidate_search.json").items() if row["epochs"] == 10]
-    with_augment = [
-        r["fake_acc"]
-        for k, r in read("candidate_search.json").items()
-        if "diffaugment" in k and r["epochs"] == 10
-    ]
-    without = [
-        r["fake_acc"]
-        for k, r in read("candidate_search.json").items()
-        if "diffaugment" not in k and r["epochs"] == 10
-    ]
-    assert len(with_augment) + len(without) == len(rows)
+    rows = {key.split("|")[0]: [] for key in read("candidate_search.json")}
+    for key, row in read("candidate_search.json").items():
+        if row["epochs"] == 10:
+            rows[key.split("|")[0]].append(row["fake_acc"])
+    with_augment = rows["conditional+diffaugment"] + rows["conditional+diffaugment+ac"]
+    without = [acc for name, accs in rows.items() if "diffaugment" not in name for acc in accs]
     assert f"fake accuracy after 10 epochs is {span(with_augment)}, against {span(without)}" in text
-    ac, reference = search_rows("conditional+diffaugment+ac"), search_rows("conditional+diffaugment")
-    mine, base = ac[44]["ema"], reference[44]["ema"]
-    assert f"on {mine['label_agreement']:.1%} of its images, against {base['label_agreement']:.1%}" in text
-    assert f"({mine['classifier_fid']:.2f} against {base['classifier_fid']:.2f})" in text
-    assert f"({mine['per_class_fid']:.2f} against {base['per_class_fid']:.2f})" in text
-    assert f"At seed 45 it agrees on {ac[45]['ema']['label_agreement']:.1%}" in text
-    assert 45 not in reference  # "the reference has no run at that seed"
+    reference = search_rows("conditional+diffaugment")
+    for seed, quoted in ((44, "At seed 44, `conditional+diffaugment+ac` agrees"), (45, "At seed 45 it wins")):
+        mine, base = search_rows("conditional+diffaugment+ac")[seed]["ema"], reference[seed]["ema"]
+        said = text[text.index(quoted) :]
+        assert f"{mine['label_agreement']:.1%} of its images, against {base['label_agreement']:.1%}" in said
+        assert f"({mine['classifier_fid']:.2f} against {base['classifier_fid']:.2f})" in said
+        assert f"({mine['per_class_fid']:.2f} against {base['per_class_fid']:.2f})" in said
+    for name, seeds in (("strong_ac", (44, 45)), ("spectral_hinge", (44,)), ("embedding", (44,))):
+        said = text[text.index(f"`{name}`") :]
+        for seed in seeds:
+            measured = search_rows(f"conditional+diffaugment+{name}")[seed]["ema"]
+            assert (
+                f"{measured['label_agreement']:.1%} agreement, FID {measured['classifier_fid']:.2f}, "
+                f"per-class FID {measured['per_class_fid']:.2f}" in said
+            ), (name, seed)
+    gain = (
+        search_rows("conditional+diffaugment+embedding")[44]["ema"]["label_agreement"]
+        - reference[44]["ema"]["label_agreement"]
+    )
+    needed = LABEL_RULE["agreement_gain"] * 100
+    assert f"It gains only {gain * 100:.1f} points, and the rule asks for {needed:.0f}" in text
 
 
 def test_what_the_comparison_shows_quotes_the_comparison_files():
