@@ -108,9 +108,9 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     search = json.loads(trained["search_after_first"])
     # The baseline and the chosen recipe (its average is measured in every short run, so it is
     # searched without "+ema") with two seeds each, every other searched recipe once:
-    # SEARCH_RECIPES adds "conditional", "conditional+diffaugment" and the label search's
-    # "conditional+diffaugment@44"; the chosen "conditional+diffaugment+ac" takes the two seeds it
-    # names, 44 and 45.
+    # SEARCH_RECIPES adds "conditional", "conditional+diffaugment" and the label search: the
+    # reference "conditional+diffaugment" at 44 and 45, strong_ac at both, the other switches at 44;
+    # the chosen "conditional+diffaugment+ac" takes the two seeds it names, 44 and 45.
     runs = sorted((key.split("|")[0], int(key.split("|")[1])) for key in search)
     assert runs == [
         ("baseline", 42),
@@ -118,10 +118,16 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
         ("conditional", 42),
         ("conditional+diffaugment", 42),
         ("conditional+diffaugment", 44),
+        ("conditional+diffaugment", 45),
         ("conditional+diffaugment+ac", 44),
         ("conditional+diffaugment+ac", 45),
+        ("conditional+diffaugment+embedding", 44),
+        ("conditional+diffaugment+spectral_hinge", 44),
+        ("conditional+diffaugment+strong_ac", 44),
+        ("conditional+diffaugment+strong_ac", 45),
     ]
-    assert "conditional+diffaugment+ac against conditional+diffaugment: seed 44 " in text
+    for switch in ("ac", "strong_ac", "spectral_hinge", "embedding"):
+        assert f"conditional+diffaugment+{switch} against conditional+diffaugment: seed 44 " in text
     for result in search.values():
         assert result["generator"]["images"] == 32 and np.isfinite(result["ema"]["classifier_fid"])
     step7 = json.loads((trained["step7_history"] / "history.json").read_text())
