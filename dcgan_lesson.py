@@ -48,13 +48,14 @@ def show_images(images: np.ndarray, titles=None, columns: int = 8) -> None:
     plt.close(fig)
 
 
-def make_dataset(images: np.ndarray, batch_size: int, seed: int, labels=None) -> tf.data.Dataset:
-    """Shuffled, batched, prefetched training images, or (image, label) pairs."""
-    utils.check_batch_fits(batch_size, len(images))
-    elements = images if labels is None else (images, labels.astype("int32"))
+def make_dataset(elements, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Shuffled, batched, prefetched training data: an array of images, or a tuple of arrays with
+    one row per image."""
+    count = len(tf.nest.flatten(elements)[0])  # images
+    utils.check_batch_fits(batch_size, count)
     dataset = tf.data.Dataset.from_tensor_slices(elements)
-    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)  # new order each epoch
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)  # next batch ready
+    dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)  # a new order each epoch
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def build_generator(noise_dim: int, base_filters: int, precision: str) -> keras.Model:
@@ -78,15 +79,6 @@ def build_generator(noise_dim: int, base_filters: int, precision: str) -> keras.
         ],
         name="generator",
     )
-
-
-def draw(model, inputs, labels=None, training: bool = False) -> tf.Tensor:
-    """model(inputs). A class-conditional model (Step 7: two inputs) also takes a class per image;
-    without labels, image i is drawn as class i mod 10, so any 10 in a row cover every class."""
-    if len(model.inputs) == 1:
-        return model(utils.without_labels(model, inputs, labels), training=training)
-    labels = tf.range(tf.shape(inputs)[0]) % 10 if labels is None else labels
-    return model([tf.convert_to_tensor(inputs), tf.cast(labels, tf.int32)], training=training)
 
 
 def build_discriminator(base_filters: int, precision: str) -> keras.Model:
@@ -124,22 +116,6 @@ def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, real_labe
     return tf.reduce_mean(real) + tf.reduce_mean(fake)
 
 
-def gan_losses(recipe: dict, real_out, fake_out, real_labels=None, fake_labels=None) -> tuple:
-    """(G's loss, D's loss, D's real logits, D's fake logits) from D's outputs. Step 7's switches, off
-    here: the hinge loss, and an auxiliary classifier (D then outputs (logit, class logits))."""
-    if recipe["ac_weight"]:  # Step 7
-        (real_out, real_classes), (fake_out, fake_classes) = real_out, fake_out
-    if recipe["spectral_hinge"]:  # Step 7
-        gen_loss, disc_loss = hinge_losses(real_out, fake_out)
-    else:
-        gen_loss = generator_loss(fake_out)
-        disc_loss = discriminator_loss(real_out, fake_out, recipe["real_label"])
-    if recipe["ac_weight"]:  # Step 7: D learns the real images' classes, G to show the class asked for
-        gen_loss += recipe["ac_weight"] * class_loss(fake_labels, fake_classes)
-        disc_loss += recipe["ac_weight"] * class_loss(real_labels, real_classes)
-    return gen_loss, disc_loss, real_out, fake_out
-
-
 def discriminator_accuracy(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(share of real images called real, share of fakes called fake)."""
     real_accuracy = tf.reduce_mean(tf.cast(tf.cast(real_logits, tf.float32) > 0.0, tf.float32))
@@ -173,116 +149,103 @@ class GANRun:
     recipe: dict
     paths: dict
     settings: dict  # noise_dim, precision, seed, train_seed, jit, checkpoint_every, snapshot_every
-    ema_generator: keras.Model | None = None  # Step 7: an average of G's weights, to sample from
-    class_judge: object = None  # Step 7: images -> the class a classifier sees, for the class grid
-    train_step: object = None
     manager: tf.train.CheckpointManager | None = None  # set when the run is opened
     seeds: np.ndarray | None = None  # the 16 fixed sample noise vectors
     history: list = field(default_factory=list)
 
     @property
-    def sampler(self) -> keras.Model:  # what grids and metrics draw from
-        return self.generator if self.ema_generator is None else self.ema_generator
-
-    @property
     def epoch(self) -> int:  # the last finished epoch
         return int(self.manager.checkpoint.epoch.numpy())
 
+    @property
+    def sampler(self) -> keras.Model:  # the model the grids and snapshots draw from
+        return self.generator
 
-def build_models(recipe: dict, noise_dim: int, precision: str) -> tuple:
-    """(generator, discriminator, a copy of G to hold its average or None) for a recipe."""
-    if recipe["conditional"]:  # Step 7: the class embedding, the classifier head, spectral norm
-        generator = build_conditional_generator(noise_dim, recipe["gen_filters"], precision, recipe)
-        discriminator = build_projection_discriminator(recipe["disc_filters"], precision, recipe)
-    else:
-        generator = build_generator(noise_dim, recipe["gen_filters"], precision)
-        discriminator = build_discriminator(recipe["disc_filters"], precision)
-    average = None
-    if recipe["ema_decay"]:  # Step 7
-        average = build_models({**recipe, "ema_decay": 0}, noise_dim, precision)[0]
-        average.set_weights(generator.get_weights())
-    return generator, discriminator, average
+    def sample(self, noise) -> tf.Tensor:
+        return self.sampler(noise, training=False)
+
+    def checkpoint_parts(self) -> dict:  # what the checkpoint saves besides the epoch
+        names = ["generator", "discriminator", "generator_optimizer", "discriminator_optimizer", "noise_rng"]
+        return {name: getattr(self, name) for name in names}
+
+    def end_epoch(self, epoch: int) -> None:
+        pass
+
+
+def make_optimizers(recipe: dict, precision: str, generator, discriminator) -> list:
+    """G's and D's Adam, their moments (and a loss scale) built."""
+    optimizers = []
+    for rate, model in [("gen_lr", generator), ("disc_lr", discriminator)]:
+        optimizer = make_optimizer(recipe[rate], recipe["beta_1"], recipe["beta_2"], precision)
+        optimizer.build(model.trainable_variables)
+        optimizers.append(optimizer)
+    return optimizers
 
 
 def build_gan_run(recipe: dict, paths: dict, settings: dict) -> GANRun:
     """A new GANRun of `recipe`, its weights and training noise seeded by settings["train_seed"]."""
     keras.utils.set_random_seed(settings["train_seed"])
-    models = build_models(recipe, settings["noise_dim"], settings["precision"])
-    optimizers = [
-        make_optimizer(recipe[rate], recipe["beta_1"], recipe["beta_2"], settings["precision"])
-        for rate in ("gen_lr", "disc_lr")
-    ]
-    for optimizer, model in zip(optimizers, models[:2], strict=True):
-        optimizer.build(model.trainable_variables)  # Adam's moments (and a loss scale) exist from here
+    generator = build_generator(settings["noise_dim"], recipe["gen_filters"], settings["precision"])
+    discriminator = build_discriminator(recipe["disc_filters"], settings["precision"])
+    optimizers = make_optimizers(recipe, settings["precision"], generator, discriminator)
     noise_rng = tf.random.Generator.from_seed(settings["train_seed"])
-    run = GANRun(*models[:2], *optimizers, noise_rng, recipe, paths, settings, models[2])
-    run.train_step = make_train_step(run)
-    return run
+    return GANRun(generator, discriminator, *optimizers, noise_rng, recipe, paths, settings)
 
 
 def make_train_step(run: GANRun):
-    """A compiled `train_step(batch, instance_noise) -> [G loss, D loss, real acc, fake acc]`; a
-    batch is images, or (images, labels) when the recipe is conditional."""
-    recipe, rng, generator, discriminator = run.recipe, run.noise_rng, run.generator, run.discriminator
+    """A compiled `train_step(images, instance_noise) -> [G loss, D loss, real acc, fake acc]`."""
+    generator, discriminator, rng = run.generator, run.discriminator, run.noise_rng
+    gen_optimizer, disc_optimizer = run.generator_optimizer, run.discriminator_optimizer
 
     @tf.function(jit_compile=run.settings["jit"])
-    def train_step(batch, instance_noise: tf.Tensor) -> tf.Tensor:
-        real_images, real_labels = batch if recipe["conditional"] else (batch, None)
-        size = tf.shape(real_images)[0]
-        noise = rng.normal([size, run.settings["noise_dim"]])
-        fake_labels = rng.uniform([size], 0, 10, dtype=tf.int32) if recipe["conditional"] else None
+    def train_step(images, instance_noise):
+        noise = rng.normal([tf.shape(images)[0], run.settings["noise_dim"]])
         with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
-            fake_images = draw(generator, noise, fake_labels, training=True)
-            real_seen = real_images + instance_noise * rng.normal(tf.shape(real_images))
-            fake_seen = fake_images + instance_noise * rng.normal(tf.shape(fake_images))
-            if recipe["diffaugment"]:  # Step 7
-                real_seen, fake_seen = diff_augment(real_seen, rng), diff_augment(fake_seen, rng)
-            real_out = draw(discriminator, real_seen, real_labels, training=True)
-            fake_out = draw(discriminator, fake_seen, fake_labels, training=True)
-            gen_loss, disc_loss, real_logits, fake_logits = gan_losses(
-                recipe, real_out, fake_out, real_labels, fake_labels
-            )
-            scaled_gen_loss = run.generator_optimizer.scale_loss(gen_loss)  # float16: x the loss scale
-            scaled_disc_loss = run.discriminator_optimizer.scale_loss(disc_loss)
-        apply_gradients(run.generator_optimizer, gen_tape, scaled_gen_loss, generator)
-        apply_gradients(run.discriminator_optimizer, disc_tape, scaled_disc_loss, discriminator)
-        if run.ema_generator is not None:  # Step 7
-            update_average(run.ema_generator, generator, recipe["ema_decay"], run.generator_optimizer)
+            fakes = generator(noise, training=True)
+            # instance noise blurs the fine detail that would let D win early
+            real_seen = images + instance_noise * rng.normal(tf.shape(images))
+            fake_seen = fakes + instance_noise * rng.normal(tf.shape(fakes))
+            real_logits = discriminator(real_seen, training=True)
+            fake_logits = discriminator(fake_seen, training=True)
+            gen_loss = generator_loss(fake_logits)
+            disc_loss = discriminator_loss(real_logits, fake_logits, run.recipe["real_label"])
+            gen_scaled = gen_optimizer.scale_loss(gen_loss)  # float16: x the loss scale
+            disc_scaled = disc_optimizer.scale_loss(disc_loss)
+        apply_gradients(gen_optimizer, gen_tape, gen_scaled, generator)
+        apply_gradients(disc_optimizer, disc_tape, disc_scaled, discriminator)
         return tf.stack([gen_loss, disc_loss, *discriminator_accuracy(real_logits, fake_logits)])
 
     return train_step
 
 
 def save_grid(images: np.ndarray, columns: int, title: str, path: Path, row_names=()) -> Path:
-    """uint8 RGB images as a grid, with a name beside each row if given, saved as a PNG."""
-    rows = len(images) // columns
-    size = (4, 4.3) if columns == 4 else (0.7 * columns + 1.0, 0.7 * rows + 0.4)  # room for row names
-    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
-    for i, (ax, image) in enumerate(zip(axes.flat, images, strict=True)):
-        ax.imshow(image, interpolation="nearest")
-        ax.set(xticks=[], yticks=[], frame_on=False)
-        if row_names and i % columns == 0:
-            ax.set_ylabel(row_names[i // columns], fontsize=8, rotation=0, ha="right", va="center")
-    fig.suptitle(title)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.97))
-    utils.save_figure(fig, path, dpi=72)  # and closes it
+    """uint8 RGB images as one picture with thin white gaps, a name beside each row if given."""
+    rows, padded = (
+        len(images) // columns,
+        np.pad(images, [(0, 0), (1, 1), (1, 1), (0, 0)], constant_values=255),
+    )
+    side = padded.shape[1]  # 34 pixels
+    picture = (
+        padded.reshape(rows, columns, side, side, 3).swapaxes(1, 2).reshape(rows * side, columns * side, 3)
+    )
+    fig, ax = plt.subplots(figsize=(columns + (1.5 if row_names else 0.2), rows + 0.5))
+    ax.imshow(picture, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks(side * np.arange(rows) + side / 2, row_names or [""] * rows, fontsize=12)
+    ax.tick_params(length=0)
+    ax.set_frame_on(False)
+    ax.set_title(title, fontsize=13)
+    utils.save_figure(fig, path, dpi=72, bbox_inches="tight")  # and closes it
     return path
 
 
-def save_sample_grids(run: GANRun, epoch: int) -> Path:
-    """The 16 seeds' images as samples/epoch_NNNN.png (returned); for a conditional G also the
-    first 10 seeds once per class, as samples/classes/epoch_NNNN.png."""
-    name, folder = f"epoch_{epoch:04d}.png", run.paths["samples"]
-    grid = save_grid(to_uint8(draw(run.sampler, run.seeds)), 4, f"epoch {epoch}", folder / name)
-    if run.recipe["conditional"]:  # Step 7: row c is class c
-        images = to_uint8(draw(run.sampler, np.tile(run.seeds[:10], (10, 1)), np.repeat(np.arange(10), 10)))
-        title = f"epoch {epoch}, one class per row"
-        predicted = None if run.class_judge is None else run.class_judge(images)  # "horse 7/10"
-        save_grid(images, 10, title, folder / "classes" / name, utils.class_row_names(predicted, 10))
-    return grid
+def generate_and_save_images(run: GANRun, epoch: int) -> Path:
+    """The 16 seeds' images as samples/epoch_NNNN.png, returned."""
+    images = to_uint8(run.sample(run.seeds))
+    return save_grid(images, 4, f"epoch {epoch}", run.paths["samples"] / f"epoch_{epoch:04d}.png")
 
 
-def draw_train_history(history: list[dict], path: Path) -> Path:
+def draw_train_history(history: list[dict], path: Path, title: str = "") -> Path:
     """Plot losses and accuracies per epoch and save the figure to `path`."""
     epochs = [row["epoch"] for row in history]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -296,6 +259,8 @@ def draw_train_history(history: list[dict], path: Path) -> Path:
     for ax in (loss_ax, acc_ax):
         ax.legend()
         ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     utils.save_figure(fig, path, dpi=80)  # and closes it
     return path
@@ -310,16 +275,7 @@ def make_gif(sample_dir: Path, epochs: int, frame_ms: int = 150) -> Path:
 
 def make_checkpoint(run: GANRun) -> tf.train.CheckpointManager:
     """The run's checkpoint and its manager (the latest two kept)."""
-    average = {} if run.ema_generator is None else {"ema_generator": run.ema_generator}
-    checkpoint = tf.train.Checkpoint(
-        generator=run.generator,
-        discriminator=run.discriminator,
-        generator_optimizer=run.generator_optimizer,
-        discriminator_optimizer=run.discriminator_optimizer,
-        noise_rng=run.noise_rng,
-        epoch=tf.Variable(0, dtype=tf.int64),
-        **average,
-    )
+    checkpoint = tf.train.Checkpoint(epoch=tf.Variable(0, dtype=tf.int64), **run.checkpoint_parts())
     return tf.train.CheckpointManager(checkpoint, run.paths["checkpoints"], max_to_keep=2)
 
 
@@ -329,13 +285,13 @@ def save_checkpoint(run: GANRun) -> None:
     run.manager.save(checkpoint_number=run.epoch)
 
 
-def train_one_epoch(run: GANRun, dataset: tf.data.Dataset, noise_std: float, epoch: int, epochs: int) -> dict:
+def train_one_epoch(train_step, dataset: tf.data.Dataset, noise_std: float, epoch: int, epochs: int) -> dict:
     """Train one epoch; returns its mean metrics, duration and speed."""
     steps, instance_noise = int(dataset.cardinality()), tf.constant(noise_std, tf.float32)
     sums, images, start = np.zeros(4), 0, time.perf_counter()
     bar = tqdm(dataset, total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, mininterval=10)
-    for step, batch in enumerate(bar, start=1):  # batch: images, or (images, labels) in Step 7
-        metrics = run.train_step(batch, instance_noise).numpy()
+    for step, batch in enumerate(bar, start=1):
+        metrics = train_step(batch, instance_noise).numpy()
         utils.check_finite(metrics, epoch, step)
         sums, images = sums + metrics, images + len(tf.nest.flatten(batch)[0])
         if step % 10 == 0 or step == steps:
@@ -354,43 +310,43 @@ def train_one_epoch(run: GANRun, dataset: tf.data.Dataset, noise_std: float, epo
 
 
 def instance_noise_at(recipe: dict, epoch: int) -> float:
-    """The std of the instance noise in `epoch`: the recipe's at epoch 1, fading linearly over the
-    run's own noise_fade_epochs (not EPOCHS, so that training longer never brings it back), then 0."""
+    """The std of the instance noise in `epoch`: the recipe's at epoch 1, fading linearly to 0."""
     return recipe["instance_noise"] * max(0.0, 1 - (epoch - 1) / recipe["noise_fade_epochs"])
 
 
 def end_of_epoch(run: GANRun, epoch: int, epochs: int) -> None:
-    """Finish an epoch: its number, and every checkpoint_every epochs (and at the last) the history
-    and the checkpoint. The average's batch-norm statistics are refreshed first: sampling reads them."""
-    if run.ema_generator is not None:  # Step 7: the average's batch-norm statistics, measured afresh
-        refresh_batch_norm(run.ema_generator, run.settings["seed"])
+    """The run's end-of-epoch work, then every checkpoint_every epochs (and at the last) the
+    history and the checkpoint."""
+    run.end_epoch(epoch)
     run.manager.checkpoint.epoch.assign(epoch)
     if epoch % run.settings["checkpoint_every"] == 0 or epoch == epochs:
         save_checkpoint(run)
 
 
 def draw_epoch(run: GANRun, epoch: int) -> Path:
-    """The pictures of a finished epoch: its grids, the history graph and (every snapshot_every
-    epochs) G's snapshot; returns the grid's path."""
-    grid = save_sample_grids(run, epoch)
+    """A finished epoch's grid (returned), the history graph and every snapshot_every epochs G's weights."""
+    grid = generate_and_save_images(run, epoch)
     draw_train_history(run.history, run.paths["history_plot"])
     utils.save_snapshot(run.sampler, run.paths["snapshots"], epoch, run.settings["snapshot_every"])
     return grid
 
 
-def train(run: GANRun, dataset: tf.data.Dataset, epochs: int) -> list[dict]:
+def train(run: GANRun, train_step, dataset: tf.data.Dataset, epochs: int) -> list[dict]:
     """Train from the epoch after the checkpoint's up to `epochs`; returns the whole history."""
     if run.epoch and not (run.paths["samples"] / f"epoch_{run.epoch:04d}.png").exists():
         draw_epoch(run, run.epoch)  # its pictures failed last time (a full disk): drawn now
     if run.epoch >= epochs:
-        print(f"Already trained to epoch {run.epoch} (EPOCHS = {epochs}): nothing to train.")
+        print(
+            f"Already trained to epoch {run.epoch} (EPOCHS = {epochs}): nothing to train. From its history:"
+        )
+        print(utils.history_lines(run.history, int(dataset.cardinality()), run.epoch))
         return run.history
     latest_grid = DisplayHandle()  # one output, replaced by each epoch's grid
     latest_grid.display(Markdown("*the latest grid shows here*"))
-    with utils.saved_on_stop(run, save_checkpoint) as guard:  # a stop puts back the last finished epoch
+    with utils.saved_on_stop(run, save_checkpoint) as guard:
         for epoch in range(run.epoch + 1, epochs + 1):
             noise_std = instance_noise_at(run.recipe, epoch)
-            run.history.append(train_one_epoch(run, dataset, noise_std, epoch, epochs))
+            run.history.append(train_one_epoch(train_step, dataset, noise_std, epoch, epochs))
             end_of_epoch(run, epoch, epochs)
             guard.finished(epoch)  # saved, or kept in memory until the next checkpoint
             latest_grid.update(Image(filename=draw_epoch(run, epoch)))
@@ -425,67 +381,47 @@ def update_average(average: keras.Model, generator: keras.Model, decay: float, o
         mean.assign(decay * mean + (1.0 - decay) * weight)
 
 
-def batch_norms(generator: keras.Model) -> list:
-    """G's batch-norm layers (inside conditional batch norm too)."""
-    found = [layer.norm if isinstance(layer, ConditionalBatchNorm) else layer for layer in generator.layers]
-    return [layer for layer in found if isinstance(layer, layers.BatchNormalization)]
-
-
 def refresh_batch_norm(generator: keras.Model, seed: int, count: int = 1000) -> None:
     """Set G's batch-norm moving statistics to those of one batch of `count` images."""
-    norms = batch_norms(generator)
+    every_layer = generator._flatten_layers()  # nested ones (inside conditional batch norm) too
+    norms = [layer for layer in every_layer if isinstance(layer, layers.BatchNormalization)]
     momenta = [layer.momentum for layer in norms]
-    for layer in norms:
-        layer.momentum = 0.0  # moving = 0 * moving + 1 * this batch
-    draw(
-        generator,
-        tf.random.stateless_normal([count, generator.inputs[0].shape[-1]], [seed, 0]),
-        training=True,
-    )
-    for layer, momentum in zip(norms, momenta, strict=True):
-        layer.momentum = momentum
+    try:
+        for layer in norms:
+            layer.momentum = 0.0  # moving = 0 * moving + 1 * this batch
+        noise = tf.random.stateless_normal([count, generator.inputs[0].shape[-1]], [seed, 0])
+        generator([noise, tf.range(count) % 10] if len(generator.inputs) == 2 else noise, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum
 
 
 class ConditionalBatchNorm(layers.Layer):
     """Batch norm whose scale and shift are looked up per class: (x, labels) -> normalised x."""
 
-    def __init__(self, classes: int = 10, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.classes = classes
         self.norm = layers.BatchNormalization(center=False, scale=False, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         x_shape, _ = input_shape
         self.norm.build(x_shape)
-        self.scale = self.add_weight(shape=(self.classes, x_shape[-1]), initializer="ones", name="scale")
-        self.shift = self.add_weight(shape=(self.classes, x_shape[-1]), initializer="zeros", name="shift")
+        self.scale = self.add_weight(shape=(10, x_shape[-1]), initializer="ones", name="scale")
+        self.shift = self.add_weight(shape=(10, x_shape[-1]), initializer="zeros", name="shift")
 
     def call(self, inputs, training=False):
-        x, labels = inputs  # labels: class ids (batch,), or class weights (batch, classes)
-        x = self.norm(x, training=training)
-        if labels.dtype.is_floating:
-            scale, shift = tf.matmul(labels, self.scale), tf.matmul(labels, self.shift)
-        else:
-            scale, shift = tf.gather(self.scale, labels), tf.gather(self.shift, labels)
+        x, labels = inputs  # labels: class ids (batch,)
         per_image = [-1] + [1] * (len(x.shape) - 2) + [x.shape[-1]]  # (batch, 1, 1, channels) for maps
-        scale, shift = (
-            tf.cast(tf.reshape(scale, per_image), x.dtype),
-            tf.cast(tf.reshape(shift, per_image), x.dtype),
-        )
-        return x * scale + shift
+        scale = tf.cast(tf.reshape(tf.gather(self.scale, labels), per_image), x.dtype)
+        shift = tf.cast(tf.reshape(tf.gather(self.shift, labels), per_image), x.dtype)
+        return self.norm(x, training=training) * scale + shift
 
 
-def build_conditional_generator(
-    noise_dim: int, base_filters: int, precision: str, recipe: dict
-) -> keras.Model:
-    """(noise (noise_dim,), label ()) -> image (32, 32, 3) in [-1, 1]; with recipe["class_embedding"]
-    = e, a learned e-vector of the class is joined to the noise (BigGAN's shared embedding)."""
+def build_conditional_generator(noise_dim: int, base_filters: int, precision: str) -> keras.Model:
+    """(noise (noise_dim,), label ()) -> image (32, 32, 3) in [-1, 1]."""
     f, p, init = base_filters, precision, keras.initializers.RandomNormal(stddev=0.02)
     noise, label = keras.Input(shape=(noise_dim,)), keras.Input(shape=(), dtype="int32")
-    x = noise
-    if recipe["class_embedding"]:  # (noise_dim + e,)
-        x = layers.Concatenate(dtype=p)([x, layers.Embedding(10, recipe["class_embedding"], dtype=p)(label)])
-    x = layers.Dense(4 * 4 * 4 * f, use_bias=False, kernel_initializer=init, dtype=p)(x)
+    x = layers.Dense(4 * 4 * 4 * f, use_bias=False, kernel_initializer=init, dtype=p)(noise)
     x = layers.ReLU(dtype=p)(ConditionalBatchNorm(dtype=p)([x, label]))
     x = layers.Reshape((4, 4, 4 * f), dtype=p)(x)  # (4, 4, 4f)
     for filters in (2 * f, f):  # (8, 8, 2f), then (16, 16, f)
@@ -494,6 +430,12 @@ def build_conditional_generator(
     x = layers.Conv2DTranspose(3, 4, 2, "same", kernel_initializer=init, dtype="float32")(x)
     image = layers.Activation("tanh", dtype="float32")(x)  # (32, 32, 3)
     return keras.Model([noise, label], image, name="conditional_generator")
+
+
+def draw_with_labels(generator: keras.Model, noise, labels=None, training: bool = False) -> tf.Tensor:
+    """A conditional G's images of `noise`; without labels, image i is drawn as class i mod 10."""
+    labels = tf.range(tf.shape(noise)[0]) % 10 if labels is None else labels
+    return generator([tf.convert_to_tensor(noise), tf.cast(labels, tf.int32)], training=training)
 
 
 class ProjectionHead(layers.Layer):
@@ -512,34 +454,98 @@ class ProjectionHead(layers.Layer):
         return tf.matmul(features, tf.cast(self.kernel, tf.float32)) + self.bias + projection
 
 
-def build_projection_discriminator(base_filters: int, precision: str, recipe: dict) -> keras.Model:
-    """(image (32, 32, 3), label ()) -> logit (1,), and 10 class logits with recipe["ac_weight"];
-    with recipe["spectral_hinge"], spectral norm and no batch norm."""
+def build_projection_discriminator(base_filters: int, precision: str) -> keras.Model:
+    """(image (32, 32, 3), label ()) -> [logit (1,), class logits (10,)]."""
     f, p, init = base_filters, precision, keras.initializers.RandomNormal(stddev=0.02)
     image, label = keras.Input(shape=(32, 32, 3)), keras.Input(shape=(), dtype="int32")
-    x, spectral = image, recipe["spectral_hinge"]
+    x = image
     for i, filters in enumerate((f, 2 * f, 4 * f)):  # (16, 16, f), (8, 8, 2f), (4, 4, 4f)
-        bias = i == 0 or spectral  # batch norm's shift makes a bias redundant
-        conv = layers.Conv2D(filters, 4, 2, "same", use_bias=bias, kernel_initializer=init, dtype=p)
-        x = layers.SpectralNormalization(conv, dtype=p)(x) if spectral else conv(x)
-        x = layers.LeakyReLU(0.2, dtype=p)(layers.BatchNormalization(dtype=p)(x) if i and not spectral else x)
+        x = layers.Conv2D(filters, 4, 2, "same", use_bias=i == 0, kernel_initializer=init, dtype=p)(x)
+        x = layers.LeakyReLU(0.2, dtype=p)(layers.BatchNormalization(dtype=p)(x) if i else x)
     features = layers.Flatten(dtype=p)(x)  # (64f,)
-    outputs = ProjectionHead(dtype="float32")([features, label])
-    if recipe["ac_weight"]:  # [logit (1,), class logits (10,)]
-        outputs = [outputs, layers.Dense(10, kernel_initializer=init, dtype="float32")(features)]
-    return keras.Model([image, label], outputs, name="projection_discriminator")
+    logit = ProjectionHead(dtype="float32")([features, label])
+    class_logits = layers.Dense(10, kernel_initializer=init, dtype="float32")(features)
+    return keras.Model([image, label], [logit, class_logits], name="projection_discriminator")
 
 
 def class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
     """Mean cross-entropy of class logits against class ids: the AC-GAN term."""
-    class_logits = tf.cast(class_logits, tf.float32)
-    return tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), class_logits)
+    logits, labels = tf.cast(class_logits, tf.float32), tf.cast(labels, tf.int32)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+@dataclass
+class ConditionalGANRun(GANRun):
+    """A GANRun of the class-conditional GAN, with the average of G that draws its samples."""
+
+    ema_generator: keras.Model | None = None
+    class_judge: object = None  # images -> the class a classifier sees, for the class grid
+
+    @property
+    def sampler(self) -> keras.Model:
+        return self.ema_generator
+
+    def sample(self, noise) -> tf.Tensor:
+        return draw_with_labels(self.ema_generator, noise)  # seed i as class i mod 10
+
+    def checkpoint_parts(self) -> dict:
+        return {**super().checkpoint_parts(), "ema_generator": self.ema_generator}
+
+    def end_epoch(self, epoch: int) -> None:
+        refresh_batch_norm(self.ema_generator, self.settings["seed"])
+        images = to_uint8(
+            draw_with_labels(
+                self.ema_generator, np.tile(self.seeds[:10], (10, 1)), np.repeat(np.arange(10), 10)
+            )
+        )
+        predicted = None if self.class_judge is None else self.class_judge(images)  # "horse 7/10"
+        path = self.paths["samples"] / "classes" / f"epoch_{epoch:04d}.png"
+        save_grid(images, 10, f"epoch {epoch}, one class per row", path, utils.class_row_names(predicted, 10))
+
+
+def build_conditional_run(recipe: dict, paths: dict, settings: dict) -> ConditionalGANRun:
+    """A new ConditionalGANRun of `recipe`, seeded by settings["train_seed"]."""
+    keras.utils.set_random_seed(settings["train_seed"])
+    noise_dim, width, precision = settings["noise_dim"], recipe["gen_filters"], settings["precision"]
+    generator = build_conditional_generator(noise_dim, width, precision)
+    discriminator = build_projection_discriminator(recipe["disc_filters"], precision)
+    average = build_conditional_generator(noise_dim, width, precision)
+    average.set_weights(generator.get_weights())
+    optimizers = make_optimizers(recipe, precision, generator, discriminator)
+    noise_rng = tf.random.Generator.from_seed(settings["train_seed"])
+    return ConditionalGANRun(
+        generator, discriminator, *optimizers, noise_rng, recipe, paths, settings, ema_generator=average
     )
 
 
-def hinge_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(G's loss -mean D(fake), D's loss mean relu(1 - D(real)) + mean relu(1 + D(fake)))."""
-    real_logits, fake_logits = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
-    disc_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
-    return -tf.reduce_mean(fake_logits), disc_loss
+def make_conditional_train_step(run: ConditionalGANRun):
+    """A compiled `train_step((images, labels), instance_noise) -> [G loss, D loss, real acc, fake acc]`."""
+    generator, discriminator, rng, recipe = run.generator, run.discriminator, run.noise_rng, run.recipe
+    gen_optimizer, disc_optimizer, ac = (
+        run.generator_optimizer,
+        run.discriminator_optimizer,
+        recipe["ac_weight"],
+    )
+    augment = (lambda images: diff_augment(images, rng)) if recipe["diffaugment"] else (lambda images: images)
+
+    @tf.function(jit_compile=run.settings["jit"])
+    def train_step(batch, instance_noise):
+        images, labels = batch
+        noise = rng.normal([tf.shape(images)[0], run.settings["noise_dim"]])
+        asked = rng.uniform([tf.shape(images)[0]], 0, 10, dtype=tf.int32)  # the classes G must draw
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            fakes = generator([noise, asked], training=True)
+            real_seen = images + instance_noise * rng.normal(tf.shape(images))
+            fake_seen = fakes + instance_noise * rng.normal(tf.shape(fakes))
+            real_logits, real_classes = discriminator([augment(real_seen), labels], training=True)
+            fake_logits, fake_classes = discriminator([augment(fake_seen), asked], training=True)
+            gen_loss = generator_loss(fake_logits) + ac * class_loss(asked, fake_classes)
+            disc_loss = discriminator_loss(real_logits, fake_logits, recipe["real_label"])
+            disc_loss += ac * class_loss(labels, real_classes)  # the classes of real images only
+            gen_scaled, disc_scaled = gen_optimizer.scale_loss(gen_loss), disc_optimizer.scale_loss(disc_loss)
+        apply_gradients(gen_optimizer, gen_tape, gen_scaled, generator)
+        apply_gradients(disc_optimizer, disc_tape, disc_scaled, discriminator)
+        update_average(run.ema_generator, generator, recipe["ema_decay"], gen_optimizer)
+        return tf.stack([gen_loss, disc_loss, *discriminator_accuracy(real_logits, fake_logits)])
+
+    return train_step

@@ -721,6 +721,22 @@ def progress_text(means: np.ndarray, images_per_sec: float, left: str) -> str:
     )
 
 
+def history_lines(history: list[dict], steps: int, epochs: int, last: int = 5) -> str:
+    """The last `last` epochs of a history as the training loop's progress bar left them, e.g.
+    "epoch 50/50: 100%|##########| 390/390 [04:22<00:00, 1.49it/s, G 3.587 D 0.529 ...]"."""
+    from tqdm import tqdm
+
+    lines = []
+    for row in history[-last:]:
+        means = [row[name] for name in METRIC_NAMES]
+        left = time_left(row["seconds"], steps, steps, row["epoch"], epochs)
+        text = progress_text(means, row["images_per_sec"], left)
+        lines.append(
+            tqdm.format_meter(steps, steps, row["seconds"], prefix=f"epoch {row['epoch']}/{epochs}", postfix=text)
+        )
+    return "\n".join(lines)
+
+
 def save_snapshot(generator, folder: str | Path, epoch: int, every: int) -> None:
     """G's weights after `epoch` (batch-norm statistics included) every `every` epochs (0: never),
     for Step 7's metric curve."""

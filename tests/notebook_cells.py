@@ -25,11 +25,11 @@ def signal_epochs(train_one_epoch, events: Path):
     """train_one_epoch that first writes events/started-E and, while events/hold-E exists, waits:
     a test can act at a known point of a training process, whatever the machine's speed."""
 
-    def wrapped(run, dataset, noise_std, epoch, epochs):
+    def wrapped(train_step, dataset, noise_std, epoch, epochs):
         (events / f"started-{epoch}").write_text("")
         while (events / f"hold-{epoch}").exists():
             time.sleep(0.05)
-        return train_one_epoch(run, dataset, noise_std, epoch, epochs)
+        return train_one_epoch(train_step, dataset, noise_std, epoch, epochs)
 
     return wrapped
 

@@ -120,10 +120,10 @@ def figures(notebook: Path = NOTEBOOK) -> dict:
 
 
 def missed(found: dict) -> list[str]:
-    """What the figures miss against issue 10's and 18's targets."""
+    """What the figures miss against issue 10's, 18's and 25's targets."""
     problems = []
-    if found["cells"] > 95:
-        problems.append(f"{found['cells']} cells (at most 95)")
+    if found["cells"] > 105:
+        problems.append(f"{found['cells']} cells (at most 105)")
     if found["median_code_lines"] > 8:
         problems.append(f"median code cell {found['median_code_lines']} lines (at most 8)")
     if found["longest_code_cell"] > 30:
@@ -133,8 +133,9 @@ def missed(found: dict) -> list[str]:
     if found["headings_inside_cells"]:
         problems.append(f"headings that do not open their cell: {found['headings_inside_cells']}")
     words = found["prose_words"]
-    if words["step_7"] > words["steps_0_to_6"]:
-        problems.append(f"Step 7 has {words['step_7']} words of prose, Steps 0-6 {words['steps_0_to_6']}")
+    if words["step_7"] > min(1100, words["steps_0_to_6"]):
+        most = f"at most 1,100 and Steps 0-6's {words['steps_0_to_6']}"
+        problems.append(f"Step 7 has {words['step_7']} words of prose ({most})")
     if found["linked_images"]:
         problems.append(f"images linked, not embedded: {found['linked_images']}")
     if found["functions_reading_notebook_data"]:
