@@ -1,14 +1,18 @@
 """The offline yardstick of Step 7: a small CIFAR-10 classifier and the sample-quality numbers
 computed from its features and class probabilities (classifier-FID with bootstrap intervals, KID,
 classifier score, recognizable share, effective classes, per-class FID, nearest neighbours), the
-tables and figures that show them, and the standard Inception FID when its weights are at hand."""
+tables and figures that show them, the one verdict engine (targets written as data, each a
+comparison, judged by `verdicts`), and the standard Inception FID when its weights are at hand."""
 
 from __future__ import annotations
 
 import json
+import operator
 import os
+import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -537,84 +541,128 @@ def against_baseline_text(all_metrics: dict[str, dict]) -> str:
     )
 
 
-# Step 7's targets for its run at the last epoch, written once (issue 17); verdicts() judges them.
-TARGETS = {
-    "agreement": 0.9,  # label agreement >= 0.9 x the classifier's accuracy on real test images
-    "class_agreement": 0.7,  # every class's agreement >= 0.7 x its accuracy on real test images
-    "fid_ratio": 0.6,  # classifier-FID <= 0.6 x the baseline's ...
-    "fid_ratio_upper": 0.7,  # ... with the upper end of the ratio's 95% interval below 0.7
-    "curve_ratio": 0.75,  # mean FID ratio to the baseline over the metric curve's epochs 25-50 <= 0.75
-    "per_class_fid": 1.0,  # mean per-class FID <= 1.0 x the previous conditional run's
-    "recognizable_ratio": 1.5,  # recognizable share >= 1.5 x the baseline's (point estimate)
-}
+# ------------------------------------------------------------ verdicts ----
+class Check(NamedTuple):
+    """One comparison of a target: numbers[value] `op` its limit, which is `bar` itself, or with
+    `against` `bar` times numbers[against] (scale "times") or numbers[against] plus `bar` ("plus")."""
+
+    value: str
+    op: str  # "<=", "<" or ">="
+    bar: float
+    against: str | None = None
+    scale: str = "times"
+
+    def names(self) -> set[str]:
+        return {self.value} | ({self.against} if self.against else set())
+
+    def holds(self, numbers: dict) -> bool:
+        limit = self.bar
+        if self.against is not None:
+            base = numbers[self.against]
+            limit = base + self.bar if self.scale == "plus" else self.bar * base
+        return bool(COMPARISONS[self.op](numbers[self.value], limit))
 
 
-def verdicts(numbers: dict) -> list[dict]:
-    """Each of TARGETS judged: rows {"target", "measured", "met"}. `numbers` holds a run's
-    `agreement` and `real_accuracy` (overall), `class_agreement` and `class_real_accuracy` (lists of
-    10), `vs_baseline` (Yardstick.compare), `curve_ratio`, and `per_class_fid` with
-    `previous_per_class_fid` (means over the classes). A number that is None (not measured: too few
-    images, no epochs 25-50, no previous run) leaves its row "not judged" (met None)."""
-    t, n = TARGETS, numbers
+COMPARISONS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge}
 
-    def row(target: str, needed: tuple, measured, met) -> dict:
-        if any(n.get(key) is None for key in needed):
-            return {"target": target, "measured": "not measured", "met": None}
-        return {"target": target, "measured": measured(), "met": bool(met())}
 
-    def share(c: int) -> float:  # class c's agreement over its real-image accuracy (none: no bar)
-        real = n["class_real_accuracy"][c]
-        return n["class_agreement"][c] / real if real else float("inf")
+class Target(NamedTuple):
+    """A row of a verdict: met when every check holds; `text` names it, `shown` (a format string
+    over the numbers) says what was measured."""
 
-    ratios, labels = (
-        n["vs_baseline"],
-        ("agreement", "real_accuracy", "class_agreement", "class_real_accuracy"),
+    text: str
+    shown: str
+    checks: tuple[Check, ...]
+
+
+def target(text: str, shown: str, *checks: Check) -> Target:
+    """A Target whose text gives its checks' bars where it has a "{}" for each, in order: each bar
+    is written once."""
+    return Target(text.format(*(check.bar for check in checks)), shown, checks)
+
+
+# Step 7's targets for its run at the last epoch, written once (issue 17): verdicts() judges them
+# on the numbers target_numbers() gives.
+TARGETS = (
+    target(
+        "label agreement >= {}x the real-image accuracy",
+        "{agreement:.1%} vs {real_accuracy:.1%}: {agreement_ratio:.2f}x",
+        Check("agreement_ratio", ">=", 0.9),
+    ),
+    target(
+        "every class >= {}x its real-image accuracy",
+        "lowest {worst_class}: {worst_class_ratio:.2f}x",
+        Check("worst_class_ratio", ">=", 0.7),
+    ),
+    target(
+        "classifier-FID <= {}x the baseline's, interval under {}x",
+        "{fid_ratio:.2f}x (interval {fid_ratio_upper:.2f} at most)",
+        Check("fid_ratio", "<=", 0.6),
+        Check("fid_ratio_upper", "<", 0.7),  # the upper end of the ratio's 95% interval
+    ),
+    target(
+        "mean FID ratio over epochs 25-50 <= {}",
+        "{curve_ratio:.2f}",
+        Check("curve_ratio", "<=", 0.75),  # the metric curve against the baseline's
+    ),
+    target(
+        "mean per-class FID no worse than the previous conditional run's",
+        "{per_class_fid:.2f} vs {previous_per_class_fid:.2f}",
+        Check("per_class_fid", "<=", 1.0, "previous_per_class_fid"),
+    ),
+    target(
+        "recognizable share >= {}x the baseline's",
+        "{recognizable_ratio:.2f}x",
+        Check("recognizable_ratio", ">=", 1.5),  # the point estimate
+    ),
+)
+
+
+def target_numbers(raw: dict) -> dict:
+    """The numbers TARGETS judge, from a run's `agreement` and `real_accuracy` (overall),
+    `class_agreement` and `class_real_accuracy` (lists of 10), `vs_baseline` (Yardstick.compare),
+    `curve_ratio`, and `per_class_fid` with `previous_per_class_fid` (means over the classes). What
+    was not measured (too few images, no epochs 25-50, no previous run) is None."""
+    ratios = raw["vs_baseline"]
+    numbers = {
+        key: raw.get(key)
+        for key in ("agreement", "real_accuracy", "curve_ratio", "per_class_fid", "previous_per_class_fid")
+    }
+    numbers.update(
+        fid_ratio=ratios["fid_ratio"],
+        fid_ratio_upper=ratios["fid_ratio_interval"][1],
+        recognizable_ratio=ratios["recognizable_ratio"],
+        agreement_ratio=None,
+        worst_class=None,
+        worst_class_ratio=None,
     )
-    worst = min(range(10), key=share) if n.get("class_agreement") else 0
-    return [
-        row(
-            f"label agreement >= {t['agreement']}x the real-image accuracy",
-            labels,
-            lambda: (
-                f"{n['agreement']:.1%} vs {n['real_accuracy']:.1%}: "
-                f"{ratio(n['agreement'], n['real_accuracy']):.2f}x"
-            ),
-            lambda: ratio(n["agreement"], n["real_accuracy"]) >= t["agreement"],
-        ),
-        row(
-            f"every class >= {t['class_agreement']}x its real-image accuracy",
-            labels,
-            lambda: f"lowest {CIFAR10_CLASSES[worst]}: {share(worst):.2f}x",
-            lambda: share(worst) >= t["class_agreement"],
-        ),
-        row(
-            f"classifier-FID <= {t['fid_ratio']}x the baseline's, interval under {t['fid_ratio_upper']}x",
-            (),
-            lambda: f"{ratios['fid_ratio']:.2f}x (interval {ratios['fid_ratio_interval'][1]:.2f} at most)",
-            lambda: (
-                ratios["fid_ratio"] <= t["fid_ratio"]
-                and ratios["fid_ratio_interval"][1] < t["fid_ratio_upper"]
-            ),
-        ),
-        row(
-            f"mean FID ratio over epochs 25-50 <= {t['curve_ratio']}",
-            ("curve_ratio",),
-            lambda: f"{n['curve_ratio']:.2f}",
-            lambda: n["curve_ratio"] <= t["curve_ratio"],
-        ),
-        row(
-            "mean per-class FID no worse than the previous conditional run's",
-            ("per_class_fid", "previous_per_class_fid"),
-            lambda: f"{n['per_class_fid']:.2f} vs {n['previous_per_class_fid']:.2f}",
-            lambda: n["per_class_fid"] <= t["per_class_fid"] * n["previous_per_class_fid"],
-        ),
-        row(
-            f"recognizable share >= {t['recognizable_ratio']}x the baseline's",
-            (),
-            lambda: f"{ratios['recognizable_ratio']:.2f}x",
-            lambda: ratios["recognizable_ratio"] >= t["recognizable_ratio"],
-        ),
-    ]
+    if None not in (raw.get("agreement"), raw.get("real_accuracy")):
+        numbers["agreement_ratio"] = ratio(raw["agreement"], raw["real_accuracy"])
+    if None not in (raw.get("class_agreement"), raw.get("class_real_accuracy")):
+        # each class's agreement over its real-image accuracy (a class the classifier never gets: no bar)
+        shares = [
+            agreed / real if real else float("inf")
+            for agreed, real in zip(raw["class_agreement"], raw["class_real_accuracy"], strict=True)
+        ]
+        worst = int(np.argmin(shares))
+        numbers.update(worst_class=CIFAR10_CLASSES[worst], worst_class_ratio=shares[worst])
+    return numbers
+
+
+def verdicts(numbers: dict, rule: tuple[Target, ...] = TARGETS) -> list[dict]:
+    """Each target of `rule` judged on `numbers` (TARGETS: target_numbers()): rows {"target",
+    "measured", "met"}. A target that reads a number that is None or absent is "not judged" (met
+    None), measured "not measured"."""
+    rows = []
+    for each in rule:
+        read = set().union(*(check.names() for check in each.checks))
+        read |= {name for _, name, _, _ in string.Formatter().parse(each.shown) if name}
+        if any(numbers.get(name) is None for name in read):
+            rows.append({"target": each.text, "measured": "not measured", "met": None})
+        else:
+            met = all(check.holds(numbers) for check in each.checks)
+            rows.append({"target": each.text, "measured": each.shown.format(**numbers), "met": met})
+    return rows
 
 
 def verdicts_table(run_verdicts: dict[str, list[dict]]) -> str:
@@ -667,22 +715,6 @@ def fake_accuracy_text(histories: dict[str, list[dict]]) -> str:
 
 
 # ------------------------------------------------------------ figures ----
-def draw_class_histogram(all_metrics: dict[str, dict], path: Path) -> Path:
-    """How often each class is predicted, one bar per set, saved to `path`."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 3.2))
-    width = 0.8 / len(all_metrics)
-    for i, (name, m) in enumerate(all_metrics.items()):
-        ax.bar(np.arange(10) + (i - (len(all_metrics) - 1) / 2) * width, m["class_counts"], width, label=name)
-    ax.set_xticks(np.arange(10), CIFAR10_CLASSES, fontsize=8)
-    ax.set(ylabel="images", title="predicted classes")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=80)
-    return path
-
-
 def draw_fake_accuracy(histories: dict[str, list[dict]], path: Path) -> Path:
     """The discriminator's fake accuracy per epoch of every run, with the 0.5 line, saved to `path`."""
     import matplotlib.pyplot as plt

@@ -526,7 +526,9 @@ def make_conditional_train_step(run: ConditionalGANRun):
         run.discriminator_optimizer,
         recipe["ac_weight"],
     )
-    augment = (lambda images: diff_augment(images, rng)) if recipe["diffaugment"] else (lambda images: images)
+
+    def augment(images):  # what D sees: DiffAugment's transforms when the recipe asks for them
+        return diff_augment(images, rng) if recipe["diffaugment"] else images
 
     @tf.function(jit_compile=run.settings["jit"])
     def train_step(batch, instance_noise):

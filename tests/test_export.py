@@ -6,38 +6,31 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_recipe, tiny_run
+from conftest import tiny_recipe
+from run_files import save_generator_run
 
+import dcgan_reports as reports
 import dcgan_tools as tools
 import dcgan_utils as utils
 
 NOISE_DIM = 16
 
 
-def save_tiny_run(nb, root, name: str, recipe: dict, epoch: int):
-    """A tiny run trained three steps and saved as finished at `epoch`. In a conditional one, every
-    class gets its own batch-norm scale and shift in the sampler, so the classes draw unlike images."""
-    run = tiny_run(nb, root, name, recipe, opened=True)
-    images = tf.random.uniform([10, 32, 32, 3], -1, 1, seed=1)
-    for _ in range(3):
-        run.train_step((images, tf.range(10)) if recipe["conditional"] else images, tf.constant(0.1))
-    for layer in run.sampler.layers:
+@pytest.fixture(scope="module")
+def runs(nb, tmp_path_factory):
+    """An OUTPUT_DIR with two saved runs: `cond` (class-conditional, sampled from its average,
+    epoch 3) and `plain` (unconditional, sampled from G itself, epoch 2). In `cond` every class has
+    its own batch-norm scale and shift, so the classes draw unlike images."""
+    root = tmp_path_factory.mktemp("export")
+    tf.keras.utils.set_random_seed(0)
+    conditional = nb["build_conditional_generator"](NOISE_DIM, 8, "float32")
+    for layer in conditional.layers:
         if isinstance(layer, nb["ConditionalBatchNorm"]):
             layer.scale.assign(tf.random.uniform(layer.scale.shape, 0.5, 1.5, seed=2))
             layer.shift.assign(tf.random.normal(layer.shift.shape, seed=3))
-    run.history = [{"epoch": e} for e in range(1, epoch + 1)]
-    run.manager.checkpoint.epoch.assign(epoch)
-    nb["save_checkpoint"](run)
-    return run
-
-
-@pytest.fixture(scope="module")
-def runs(nb, tmp_path_factory):
-    """An OUTPUT_DIR with two trained runs: `cond` (class-conditional, sampled from its average,
-    epoch 3) and `plain` (unconditional, sampled from G itself, epoch 2)."""
-    root = tmp_path_factory.mktemp("export")
-    save_tiny_run(nb, root, "cond", tiny_recipe(conditional=True, ema_decay=0.999), epoch=3)
-    save_tiny_run(nb, root, "plain", tiny_recipe(), epoch=2)
+    recipe = tiny_recipe(conditional=True, ema_decay=0.999)
+    save_generator_run(root, "cond", conditional, recipe, epoch=3)
+    save_generator_run(root, "plain", nb["build_generator"](NOISE_DIM, 8, "float32"), tiny_recipe(), epoch=2)
     return root
 
 
@@ -64,10 +57,10 @@ def test_a_conditional_export_writes_the_labels_and_a_manifest(nb, runs, tmp_pat
         "labels": labels.tolist(),
     }
     # Image i is what the run's sampler draws from noise i as class labels[i], and not as another class.
-    sampler, _ = tools.load_run_generator(utils.make_run_paths(runs, "cond"))
+    sampler, _ = reports.load_run_generator(utils.make_run_paths(runs, "cond"))
     noise = np.random.default_rng(3).standard_normal((25, NOISE_DIM)).astype("float32")
-    assert np.array_equal(arrays["images"], nb["to_uint8"](nb["draw"](sampler, noise, labels)))
-    other = nb["to_uint8"](nb["draw"](sampler, noise, (labels + 1) % 10))
+    assert np.array_equal(arrays["images"], nb["to_uint8"](nb["draw_with_labels"](sampler, noise, labels)))
+    other = nb["to_uint8"](nb["draw_with_labels"](sampler, noise, (labels + 1) % 10))
     assert all(not np.array_equal(a, b) for a, b in zip(arrays["images"], other, strict=True))
     assert len(list(folder.glob("*.png"))) == 25
 
@@ -101,7 +94,7 @@ def test_the_labels_are_the_classes_drawn_across_batches(runs, tmp_path, monkeyp
         [noise, label], tf.keras.layers.Lambda(lambda v: tf.tile(v, [1, 32, 32, 3]))(value)
     )
     monkeypatch.setattr(
-        tools, "load_run_generator", lambda paths: (stand_in, {"recipe": {"ema_decay": 0.999}})
+        reports, "load_run_generator", lambda paths: (stand_in, {"recipe": {"ema_decay": 0.999}})
     )
     arrays, manifest = read_export(tools.export_run("cond", 510, tmp_path / "out", runs))
     drawn = np.rint((arrays["images"][:, 0, 0, 0].astype(float) - 127.5) / 12.75).astype(int)

@@ -7,10 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_run
 
 import dcgan_eval as evaluation
-import dcgan_tools as tools
+import dcgan_reports as reports
 import dcgan_utils as utils
 
 UNIFORM = np.full((1000, 10), 0.1)
@@ -110,19 +109,24 @@ def test_the_per_class_fid_refuses_a_singular_covariance():
         yardstick.per_class_fids(lambda c: few)
     enough = rng.integers(0, 256, (130, 32, 32, 3), dtype=np.uint8)
     assert all(np.isfinite(yardstick.per_class_fids(lambda c: enough)))
+    # The comparison asks for 129 images a class: too few, it measures none and says so with {}.
+    test_set = (np.repeat(enough, 10, axis=0), np.repeat(np.arange(10), 130))
+    assert reports.per_class_fids({}, yardstick, test_set, 129, seed=0) == {}
+    assert len(reports.per_class_fids({}, yardstick, test_set, 130, seed=0)["real test images"]) == 10
 
 
-def test_an_unconditional_generator_refuses_a_class(nb, tmp_path):
-    generator = tiny_run(nb, tmp_path).generator
+def test_an_unconditional_generator_refuses_a_class(nb):
+    generator = nb["build_generator"](16, 8, "float32")
     with pytest.raises(
         utils.ParameterError, match="not class-conditional: it cannot draw class 7 \\(horse\\)"
     ):
-        tools.generate_images(generator, 10, seed=0, label="horse")
+        reports.generate_images(generator, 10, seed=0, label="horse")
     with pytest.raises(utils.ParameterError, match="cannot draw class 1 \\(automobile\\), 2 \\(bird\\)"):
-        nb["draw"](generator, tf.zeros([2, 16]), [1, 2])
+        reports.draw(generator, tf.zeros([2, 16]), [1, 2])
     with pytest.raises(utils.ParameterError, match="not class-conditional"):
         measuring = SimpleNamespace(
-            per_class_fids=lambda images_of_class: [images_of_class(c) for c in range(10)]
+            reference_features=np.zeros((1, 2)),  # 2 features: 4 images a class are enough
+            per_class_fids=lambda images_of_class: [images_of_class(c) for c in range(10)],
         )
-        tools.per_class_fids({"unconditional": generator}, measuring, (None, None), 10, seed=0)
-    assert tools.generate_images(generator, 10, seed=0).shape == (10, 32, 32, 3)  # no label: fine
+        reports.per_class_fids({"unconditional": generator}, measuring, (None, None), 10, seed=0)
+    assert reports.generate_images(generator, 10, seed=0).shape == (10, 32, 32, 3)  # no label: fine

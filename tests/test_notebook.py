@@ -13,6 +13,7 @@ from notebook_cells import NOTEBOOK
 from PIL import Image
 
 import dcgan_eval as evaluation
+import dcgan_reports as reports
 import dcgan_tools as tools
 import dcgan_utils as utils
 
@@ -296,8 +297,8 @@ def test_export_of_a_named_class_from_a_conditional_run(trained, capsys):
     with np.load(trained["tmp"] / "horses" / "images.npz") as saved:
         horses = saved["images"]
         assert saved["labels"].tolist() == [7] * 6
-    generator, _ = tools.load_run_generator(utils.make_run_paths(str(out), "conditional_ac"))
-    assert np.array_equal(horses, tools.generate_images(generator, 6, 3, label=7))
+    generator, _ = reports.load_run_generator(utils.make_run_paths(str(out), "conditional_ac"))
+    assert np.array_equal(horses, reports.generate_images(generator, 6, 3, label=7))
     with pytest.raises(utils.ParameterError, match="not class-conditional"):
         tools.export_run("smoke", 2, trained["tmp"] / "none", out, class_name="horse")
     with pytest.raises(utils.ParameterError, match="not a CIFAR-10 class"):

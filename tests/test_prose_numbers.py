@@ -7,7 +7,7 @@ import json
 from conftest import ROOT
 from notebook_cells import NOTEBOOK
 
-from dcgan_tools import LABEL_RULE
+from dcgan_search import LABEL_RULE
 
 HISTORY = ROOT / "training_history"
 
@@ -46,19 +46,20 @@ def test_what_the_baseline_lacks_quotes_its_files():
 
 
 def search_rows(name: str) -> dict[int, dict]:
+    """The measured numbers of `name`'s 10-epoch short runs, by seed."""
     return {
-        int(key.split("|")[1]): row
-        for key, row in read("candidate_search.json").items()
-        if key.split("|")[0] == name and row["epochs"] == 10
+        row["seed"]: row["result"]
+        for row in read("candidate_search.json")["rows"]
+        if row["recipe"] == name and row["epochs"] == 10
     }
 
 
 def test_what_the_search_shows_quotes_the_search_file():
     text = markdown_cell("### What the search shows")
     fake_acc = {}  # recipe: fake accuracy of each of its 10-epoch rows
-    for key, row in read("candidate_search.json").items():
+    for row in read("candidate_search.json")["rows"]:
         if row["epochs"] == 10:
-            fake_acc.setdefault(key.split("|")[0], []).append(row["fake_acc"])
+            fake_acc.setdefault(row["recipe"], []).append(row["result"]["fake_acc"])
     with_augment = fake_acc["conditional+diffaugment"] + fake_acc["conditional+diffaugment+ac"]
     without = [acc for name, accs in fake_acc.items() if "diffaugment" not in name for acc in accs]
     assert f"fake accuracy after 10 epochs is {span(with_augment)}, against {span(without)}" in text
@@ -81,7 +82,10 @@ def test_what_the_search_shows_quotes_the_search_file():
         search_rows("conditional+diffaugment+embedding")[44]["ema"]["label_agreement"]
         - reference[44]["ema"]["label_agreement"]
     )
-    needed = LABEL_RULE["agreement_gain"] * 100
+    (asked,) = [
+        check.bar for target in LABEL_RULE for check in target.checks if check.value == "label_agreement"
+    ]
+    needed = asked * 100
     assert f"It gains only {gain * 100:.1f} points, and the rule asks for {needed:.0f}" in text
 
 

@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import tiny_recipe, tiny_run, tiny_settings
+from conftest import ROOT, tiny_recipe, tiny_settings
+from run_files import save_generator_run
 
 import dcgan_eval as evaluation
-import dcgan_tools as tools
+import dcgan_reports as reports
+import dcgan_search as search
 import dcgan_utils as utils
 
 REAL_ACCURACY = [0.9] * 10
@@ -28,10 +30,34 @@ def numbers_that_meet_every_target() -> dict:
     }
 
 
+def judged(numbers: dict) -> list[dict]:
+    return evaluation.verdicts(evaluation.target_numbers(numbers))
+
+
 def test_every_target_is_met_by_numbers_that_meet_it():
-    rows = evaluation.verdicts(numbers_that_meet_every_target())
-    assert len(rows) == len(evaluation.TARGETS) - 1  # the FID's two limits are one row
+    rows = judged(numbers_that_meet_every_target())
+    assert len(rows) == len(evaluation.TARGETS) == 6
+    (fid,) = [t for t in evaluation.TARGETS if "classifier-FID" in t.text]
+    assert len(fid.checks) == 2  # the FID's two limits are one row
     assert all(row["met"] for row in rows), rows
+
+
+def test_each_target_names_the_bars_its_checks_compare_with():
+    for target in (*evaluation.TARGETS, *search.LABEL_RULE):
+        assert all(str(check.bar) in target.text for check in target.checks if check.bar != 1.0), target
+    assert evaluation.TARGETS[0].text == "label agreement >= 0.9x the real-image accuracy"
+    assert evaluation.TARGETS[2].text == "classifier-FID <= 0.6x the baseline's, interval under 0.7x"
+
+
+def test_a_number_not_measured_leaves_only_the_targets_that_read_it_not_judged():
+    numbers = {**numbers_that_meet_every_target(), "curve_ratio": None, "class_agreement": None}
+    rows = judged(numbers)
+    assert [row["target"] for row in rows if row["met"] is None] == [
+        "every class >= 0.7x its real-image accuracy",
+        "mean FID ratio over epochs 25-50 <= 0.75",
+    ]
+    assert all(row["measured"] == "not measured" for row in rows if row["met"] is None)
+    assert all(row["met"] for row in rows if row["met"] is not None)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +76,7 @@ def test_a_number_that_misses_its_target_is_not_met_and_only_it(change, missed):
     numbers = numbers_that_meet_every_target()
     if "vs_baseline" in change:
         change = {"vs_baseline": {**numbers["vs_baseline"], **change["vs_baseline"]}}
-    rows = evaluation.verdicts({**numbers, **change})
+    rows = judged({**numbers, **change})
     assert [row["target"] for row in rows if not row["met"]] == [
         row["target"] for row in rows if missed in row["target"]
     ]
@@ -58,14 +84,51 @@ def test_a_number_that_misses_its_target_is_not_met_and_only_it(change, missed):
 
 
 def test_the_verdict_table_says_met_or_not_met_per_run():
-    good = evaluation.verdicts(numbers_that_meet_every_target())
-    weak = evaluation.verdicts({**numbers_that_meet_every_target(), "curve_ratio": 0.9})
+    good = judged(numbers_that_meet_every_target())
+    weak = judged({**numbers_that_meet_every_target(), "curve_ratio": 0.9})
     table = evaluation.verdicts_table({"seed 42": good, "seed 43": weak})
     lines = table.splitlines()
     assert lines[0] == "| target | seed 42 | seed 43 |" and len(lines) == 2 + len(good)
     curve_line = next(line for line in lines if "epochs 25-50" in line)
     assert curve_line.endswith("| 0.70: met | 0.90: not met |")
     assert "lowest airplane: 0.89x: met" in table
+
+
+def test_the_committed_step7_runs_meet_every_target_as_the_notebook_judges_them():
+    """The comparison's committed numbers, judged as the notebook judges them: every target met by
+    both training seeds, each row as the notebook printed it before the split."""
+    history = ROOT / "training_history"
+    runs = ["baseline", "improved", "conditional", "conditional_ac", "conditional_ac_seed43"]
+    curves = {}
+    for run in runs:
+        saved = utils.read_json(history / run / "metric_curve.json")["2000 images, seed 42"]
+        curves[run] = {int(epoch): fid for epoch, fid in saved.items()}
+    ratios = reports.curve_ratios(curves, "baseline")
+    assert list(ratios) == runs[1:] and ratios["conditional_ac"] == pytest.approx(0.2875, abs=1e-4)
+    folder = history / "comparison"
+    comparison = reports.Comparison(
+        utils.read_json(folder / "metrics.json"),
+        utils.read_json(folder / "label_agreement.json"),
+        utils.read_json(folder / "per_class_fid.json"),
+        ratios,
+    )
+    labels = ["conditional_ac, epoch 50", "conditional_ac_seed43, epoch 50"]
+    assert comparison.curve_ratio(labels[1]) == ratios["conditional_ac_seed43"]  # not conditional_ac's
+    table = reports.verdict_table(comparison, labels, previous="conditional, epoch 50")
+    rows = table.splitlines()[2:]
+    assert len(rows) == len(evaluation.TARGETS) and all(row.count(": met |") == 2 for row in rows), table
+    assert rows[0] == (
+        "| label agreement >= 0.9x the real-image accuracy | 92.7% vs 85.7%: 1.08x: met "
+        "| 93.3% vs 85.7%: 1.09x: met |"
+    )
+    assert rows[4] == (
+        "| mean per-class FID no worse than the previous conditional run's | 3.80 vs 11.40: met "
+        "| 3.79 vs 11.40: met |"
+    )
+    # Without the previous run's per-class FIDs or a curve, those targets are not judged.
+    comparison.per_class, comparison.curve_ratios = {}, {}
+    table = reports.verdict_table(comparison, labels[:1], previous="conditional, epoch 50")
+    assert table.count("not measured: not judged") == 2 and table.count(": met |") == 4
 
 
 def write_curve(folder, run: str, curve: dict, agreement: dict | None = None) -> dict:
@@ -82,16 +145,21 @@ def test_the_mean_curve_ratio_and_best_against_best_read_the_saved_curves(tmp_pa
     baseline = write_curve(tmp_path, "baseline", {5: 20.0, 20: 10.0, 25: 9.0, 35: 8.0, 50: 10.0})
     new = write_curve(tmp_path, "new", {5: 18.0, 20: 8.0, 25: 6.3, 35: 4.0, 45: 3.0, 50: 5.0}, {25: 0.7})
     nothing_measured = None  # no snapshots: the curves come from the files alone
-    curves = [tools.metric_curve(p, nothing_measured, 2000, 42) for p in (new, baseline)]
-    compared = tools.curve_comparison(*curves)
+    curves = [reports.metric_curve(p, nothing_measured, 2000, 42) for p in (new, baseline)]
+    compared = reports.curve_comparison(*curves)
     assert compared["epochs"] == [25, 35, 50]  # 45 is not on the baseline's curve, 20 is before 25
     assert compared["mean_ratio"] == pytest.approx((0.7 + 0.5 + 0.5) / 3)
     assert compared["best"] == [45, 3.0] and compared["baseline_best"] == [35, 8.0]
     assert compared["best_ratio"] == pytest.approx(3.0 / 8.0)
-    assert tools.agreement_curve(new, 2000, 42) == {25: 0.7}
-    assert tools.agreement_curve(baseline, 2000, 42) == {}
+    assert reports.agreement_curve(new, 2000, 42) == {25: 0.7}
+    assert reports.agreement_curve(baseline, 2000, 42) == {}
     with pytest.raises(ValueError, match="no epoch between 25 and 50"):
-        tools.curve_comparison({5: 1.0}, {5: 2.0})
+        reports.curve_comparison({5: 1.0}, {5: 2.0})
+    short = {5: 1.0, 20: 2.0}  # stopped before epoch 25: no ratio
+    assert reports.curve_ratios({"baseline": curves[1], "new": curves[0], "short": short}, "baseline") == {
+        "new": pytest.approx(compared["mean_ratio"]),
+        "short": None,
+    }
 
 
 class CountingYardstick:
@@ -106,15 +174,20 @@ class CountingYardstick:
 
 
 def test_a_conditional_runs_curve_caches_its_agreement_at_every_point(nb, tmp_path):
-    run = tiny_run(nb, tmp_path, recipe=tiny_recipe(conditional=True), opened=True, snapshot_every=1)
+    """Each snapshot's weights are measured (not the checkpoint's), once; later calls read the cache."""
+    generator = nb["build_conditional_generator"](16, 8, "float32")
+    paths = save_generator_run(tmp_path, "run", generator, tiny_recipe(conditional=True, ema_decay=0.999), 2)
+    weights = generator.get_weights()
     for epoch in (1, 2):
-        utils.save_snapshot(run.sampler, run.paths["snapshots"], epoch, 1)
-    run.manager.save(checkpoint_number=2)  # load_run_generator needs a checkpoint
+        weights[-1] = np.full_like(weights[-1], 0.3 * epoch)  # the last layer's bias: brighter at epoch 2
+        utils.atomic_write_arrays(paths["snapshots"] / f"generator_epoch_{epoch:04d}.npz", weights)
     yardstick = CountingYardstick()
-    curve = tools.metric_curve(run.paths, yardstick, 20, 42)
-    assert list(curve) == [1, 2] and yardstick.calls == 2
-    assert tools.agreement_curve(run.paths, 20, 42) == {1: 1.0, 2: 1.0}
-    assert tools.metric_curve(run.paths, yardstick, 20, 42) == curve and yardstick.calls == 2  # cached
+    curve = reports.metric_curve(paths, yardstick, 20, 42)
+    assert list(curve) == [1, 2] and yardstick.calls == 2 and curve[2] > curve[1]
+    generator.set_weights(weights)  # epoch 2's
+    assert curve[2] == pytest.approx(float(reports.generate_images(generator, 20, 42).mean()))
+    assert reports.agreement_curve(paths, 20, 42) == {1: 1.0, 2: 1.0}
+    assert reports.metric_curve(paths, yardstick, 20, 42) == curve and yardstick.calls == 2  # cached
 
 
 def test_the_class_grid_names_each_row_with_how_many_it_calls_that_class():
@@ -146,10 +219,10 @@ def test_a_run_keeps_the_training_seed_it_was_made_with(tmp_path):
 
 def test_the_chosen_recipe_takes_the_two_seeds_the_search_names():
     others = "conditional+diffaugment@44 conditional+diffaugment+ac@44 conditional+diffaugment+ac@45"
-    plan = tools.search_plan("conditional+diffaugment+ema+ac", others, 42)
+    plan = search.search_plan("conditional+diffaugment+ema+ac", others, 42)
     chosen = [seed for name, seed in plan if name == "conditional+diffaugment+ac"]
     assert chosen == [44, 45] and ("baseline", 43) in plan
-    assert ("conditional+diffaugment", 42) in tools.search_plan("conditional+diffaugment+ema", others, 42)
+    assert ("conditional+diffaugment", 42) in search.search_plan("conditional+diffaugment+ema", others, 42)
 
 
 class ShareYardstick:
@@ -163,14 +236,14 @@ class ShareYardstick:
         return self.measure(images, asked)[1]
 
 
-def test_the_label_reports_x1_point_is_the_sampler_as_it_draws(nb, tmp_path):
-    sampler = tiny_run(nb, tmp_path, recipe=tiny_recipe(conditional=True)).generator
+def test_the_label_reports_x1_point_is_the_sampler_as_it_draws(nb):
+    sampler = nb["build_conditional_generator"](16, 8, "float32")
     test_set = (np.full((20, 32, 32, 3), 200, np.uint8), np.zeros(20, int))
-    report = tools.label_report(sampler, ShareYardstick(), test_set, 20, 3, scales=(0.5,))
+    report = reports.label_report(sampler, ShareYardstick(), test_set, 20, 3, scales=(0.5,))
     assert list(report["noise_scale_sweep"]) == [0.5, 1.0]
-    as_drawn = tools.generate_images(sampler, 20, 3)
+    as_drawn = reports.generate_images(sampler, 20, 3)
     assert report["generated"] == ShareYardstick().agreement(as_drawn, None)
     assert report["noise_scale_sweep"][1.0]["classifier_fid"] == pytest.approx(float(as_drawn.mean()))
-    halved = tools.generate_images(sampler, 20, 3, noise_scale=0.5)
+    halved = reports.generate_images(sampler, 20, 3, noise_scale=0.5)
     assert report["noise_scale_sweep"][0.5]["classifier_fid"] == pytest.approx(float(halved.mean()))
     assert report["real test images"] == {"overall": 1.0}

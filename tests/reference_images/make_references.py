@@ -1,5 +1,15 @@
-"""Reference images of every committed run, drawn by the code at HEAD (before the lesson rewrite)."""
-import numpy as np, dcgan_tools as tools, dcgan_utils as utils, dcgan_lesson as lesson
+"""How the reference images were made: run at commit 7ae7656 (before the lesson rewrite of issue
+25), from the repository's root, with that commit's modules (`PYTHONPATH=. python
+tests/reference_images/make_references.py`). It needs the old API (dcgan_tools.load_run_generator,
+dcgan_lesson.draw), so it does not run against later commits; tests/test_committed_runs.py checks
+the images against today's code."""
+
+import numpy as np
+
+import dcgan_lesson as lesson
+import dcgan_tools as tools
+import dcgan_utils as utils
+
 RUNS = ["baseline", "improved", "conditional", "conditional_ac", "conditional_ac_seed43"]
 for name in RUNS:
     paths = utils.make_run_paths(".", name)
