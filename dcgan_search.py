@@ -246,10 +246,10 @@ def save_row(path: Path, row: dict) -> list[dict]:
 def run_search(plan, base: dict, settings: dict, setup: SearchSetup, yardstick, output_dir) -> list[dict]:
     """Train every short run of `plan` not saved yet in output_dir/training_history/
     candidate_search.json (saved as each one ends, so an interrupted search continues where it
-    stopped; setup.epochs = 0 trains none). Every name is checked, and every run to train built,
-    before the first one trains. Returns the saved rows made with these settings: of this length,
-    or of every length when setup.epochs is 0. A run measured in any precision counts as done; new
-    ones use this machine's."""
+    stopped; setup.epochs = 0 trains none). Every name is checked before the first one trains; an
+    unsaved unconditional run is skipped with one line, since only Step 7's recipes train. Returns
+    the saved rows made with these settings: of this length, or of every length when setup.epochs
+    is 0. A run measured in any precision counts as done; new ones use this machine's."""
     path = Path(output_dir) / SEARCH_FILE
     rows = read_rows(path)
     described = search_settings(base, settings, setup, yardstick.info)
@@ -261,9 +261,11 @@ def run_search(plan, base: dict, settings: dict, setup: SearchSetup, yardstick, 
         if setup.epochs and not any(_same_run(row, name, seed, setup.epochs, described) for row in rows)
     ]
     recipes = {name: make_recipe(name, base) for name, _ in missing}  # a retired one stops here
-    if not all(recipes[name]["conditional"] for name, _ in missing):
-        unconditional = [f"{name}@{seed}" for name, seed in missing if not recipes[name]["conditional"]]
-        raise utils.ParameterError(f"{', '.join(unconditional)} at {setup.epochs} epochs: {_UNCONDITIONAL}")
+    unconditional = [(name, seed) for name, seed in missing if not recipes[name]["conditional"]]
+    if unconditional:  # skipped, said once: the rest of the search still runs
+        skipped = ", ".join(f"{name}@{seed}" for name, seed in unconditional)
+        print(f"not trained: {skipped} at {setup.epochs} epochs ({_UNCONDITIONAL})")
+        missing = [run for run in missing if run not in unconditional]
     if missing:
         precision = utils.choose_precision(setup.precision, utils.has_gpu(), utils.cpu_supports_bf16())
     for name, seed in missing:
