@@ -248,6 +248,10 @@ def test_rerun_with_same_epochs_trains_nothing(trained):
     }
     again = run_notebook(trained["tmp"], "again", EPOCHS=3, **trained["params"])
     assert printed(again).count("nothing to train") == 2  # neither run trains again
+    # Step 6 shows what training printed: the last epochs from the history, as the loop's bar left them
+    history = json.loads((trained["history_dir"] / "history.json").read_text())
+    assert utils.history_lines(history, 4, 3) in printed(again)
+    assert "From its history:\nepoch 1/3: 100%|" in printed(again)
     after = {p: p.read_bytes() for p in before}
     # Grids, history, checkpoints, metrics and curves are untouched; only the final
     # history plot is redrawn.
