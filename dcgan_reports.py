@@ -70,7 +70,7 @@ def load_run_generator(paths: dict):
         generator = lesson.build_conditional_generator(noise_dim, width, "float32")
     else:
         generator = lesson.build_generator(noise_dim, width, "float32")
-    role = "ema_generator" if recipe.get("ema_decay", 0.0) > 0 else "generator"
+    role = "ema_generator" if utils.samples_from_average(config) else "generator"
     tf.train.Checkpoint(**{role: generator}).restore(
         latest
     ).expect_partial().assert_existing_objects_matched()

@@ -132,7 +132,7 @@ def export_run(
     manifest = {
         "run": run_name,
         "checkpoint_epoch": utils.checkpoint_epoch(paths["checkpoints"]),
-        "sampler": "average" if config.get("recipe", {}).get("ema_decay", 0) > 0 else "generator",
+        "sampler": "average" if utils.samples_from_average(config) else "generator",
         "seed": seed,
         "count": count,
         "conditional": conditional,

@@ -732,7 +732,9 @@ def history_lines(history: list[dict], steps: int, epochs: int, last: int = 5) -
         left = time_left(row["seconds"], steps, steps, row["epoch"], epochs)
         text = progress_text(means, row["images_per_sec"], left)
         lines.append(
-            tqdm.format_meter(steps, steps, row["seconds"], prefix=f"epoch {row['epoch']}/{epochs}", postfix=text)
+            tqdm.format_meter(
+                steps, steps, row["seconds"], prefix=f"epoch {row['epoch']}/{epochs}", postfix=text
+            )
         )
     return "\n".join(lines)
 
@@ -845,7 +847,21 @@ def embeddable_picture(path: str | Path, max_bytes: int = 60_000) -> bytes:
 
 
 def gif_bytes(frames: list[np.ndarray], frame_ms: int = 150) -> bytes:
-    """uint8 RGB frames as a GIF that loops forever."""
+    """uint8 RGB frames as a GIF that loops forever. Frames of other sizes (a grid titled "epoch 10"
+    is wider than "epoch 9", and a committed run's grids are larger than today's) are padded with
+    white at the bottom and right to the largest."""
     import imageio.v3 as iio
 
-    return iio.imwrite("<bytes>", frames, extension=".gif", duration=frame_ms, loop=0)
+    height, width = max(f.shape[0] for f in frames), max(f.shape[1] for f in frames)
+    same = [
+        np.pad(f, [(0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)], constant_values=255)
+        for f in frames
+    ]
+    return iio.imwrite("<bytes>", same, extension=".gif", duration=frame_ms, loop=0)
+
+
+def samples_from_average(config: dict) -> bool:
+    """Whether a run's saved settings say it samples from its average of G: every class-conditional
+    (Step 7) run, and an unconditional one trained with an average (the run `improved`)."""
+    recipe = config.get("recipe", {})
+    return bool(recipe.get("conditional", False) or recipe.get("ema_decay", 0.0) > 0)

@@ -9,11 +9,12 @@ Both designs are timed in float32 and in this machine's automatic precision, so 
 is shown in the same precision, apart from the total gain. FLOPs are the work a train step
 executes, counted by hand from the layers' shapes (forward, weight gradients, input gradients), and
 their rate is set against a matmul peak measured in the same run. Then the same for Step 7's
-recipes (by default the notebook's STEP7_RECIPE), each with its cost per image against the
-baseline's in the same precision (the target is 1.5x at most).
+class-conditional recipes (by default the notebook's STEP7_RECIPE), through their own run and train
+step, each with its cost per image against the baseline's in the same precision (the target is 1.5x
+at most).
 
 Usage: python benchmarks/train_speed.py [--repeats 3] [--steps 12] [--precision auto]
-                                        [--recipes conditional+ema diffaugment ...]
+                                        [--recipes conditional+ema conditional+diffaugment ...]
 Run it alone: anything else on the two cores skews the numbers.
 """
 
@@ -29,7 +30,6 @@ import tempfile
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
-from types import SimpleNamespace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -42,6 +42,7 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 import dcgan_lesson  # noqa: E402
+import dcgan_search as search  # noqa: E402
 import dcgan_tools as tools  # noqa: E402
 import dcgan_utils as utils  # noqa: E402
 
@@ -122,22 +123,25 @@ def time_steps(step, batch: int, steps: int, repeats: int, conditional: bool = F
     return best
 
 
-def time_epoch_loop(nb, run, batch: int, steps: int, repeats: int, conditional: bool = False) -> float:
-    """Best images/s of the notebook's train_one_epoch over `steps` batches of in-memory data."""
+def time_epoch_loop(nb, train_step, batch: int, steps: int, repeats: int, conditional: bool = False) -> float:
+    """Best images/s of the notebook's train_one_epoch with `train_step` over `steps` batches of
+    in-memory data (with labels for a conditional step)."""
     pixels = np.random.default_rng(0).integers(0, 256, (steps * batch, 32, 32, 3), dtype=np.uint8)
-    labels = np.arange(steps * batch) % 10 if conditional else None
-    dataset = nb["make_dataset"](nb["scale_images"](pixels), batch, 0, labels)
+    images = nb["scale_images"](pixels)
+    elements = (images, (np.arange(steps * batch) % 10).astype("int32")) if conditional else images
+    dataset = nb["make_dataset"](elements, batch, 0)
     best = 0.0
     for _ in range(repeats):
         with redirect_stdout(io.StringIO()):  # the progress bar, drawn but not shown
-            row = nb["train_one_epoch"](run, dataset, 0.0, 1, 1)
+            row = nb["train_one_epoch"](train_step, dataset, 0.0, 1, 1)
         best = max(best, row["images_per_sec"])
     return best
 
 
 def epoch_hooks_seconds(nb, run, repeats: int) -> float:
-    """Best seconds of what the notebook does after each epoch's batches: the 16-seed grid, the
-    history graph (of 50 epochs) and a checkpoint."""
+    """Best seconds of what the notebook does after each epoch's batches: the run's end-of-epoch
+    work (for Step 7's run, the average's batch-norm refresh and its class grid) and a checkpoint,
+    then the 16-seed grid and the history graph (of 50 epochs)."""
     best = float("inf")
     with tempfile.TemporaryDirectory() as folder:
         run = dataclasses.replace(run, paths=utils.make_run_paths(folder, "benchmark"))
@@ -147,9 +151,8 @@ def epoch_hooks_seconds(nb, run, repeats: int) -> float:
         run.manager.checkpoint.epoch.assign(50)
         for _ in range(repeats):
             start = time.perf_counter()
-            nb["save_sample_grids"](run, 50)
-            nb["draw_train_history"](run.history, run.paths["history_plot"])
-            nb["save_checkpoint"](run)
+            nb["end_of_epoch"](run, 50, 50)  # the last epoch: its checkpoint is saved
+            nb["draw_epoch"](run, 50)  # no snapshot: snapshot_every is 0
             best = min(best, time.perf_counter() - start)
     return best
 
@@ -225,18 +228,22 @@ def baseline_recipe(parameters: dict) -> dict:
         "instance_noise": parameters["INSTANCE_NOISE"], "noise_fade_epochs": parameters["NOISE_FADE_EPOCHS"],
         "gen_lr": parameters["GEN_LR"],
         "disc_lr": parameters["DISC_LR"], "beta_1": parameters["BETA_1"], "beta_2": parameters["BETA_2"],
-        "conditional": False, "diffaugment": False, "ema_decay": 0.0,
-        "ac_weight": 0.0, "class_embedding": 0, "spectral_hinge": False,
     }  # fmt: skip
 
 
 def notebook_run(nb, parameters: dict, recipe: dict, precision: str):
-    """A GANRun of `recipe` in `precision` (no files), as the notebook builds it."""
+    """The run of `recipe` in `precision` (no files) and its compiled train step, as the notebook
+    builds them: a GANRun and make_train_step, or for a Step 7 recipe a ConditionalGANRun and
+    make_conditional_train_step."""
     settings = {
         "noise_dim": parameters["NOISE_DIM"], "precision": precision, "seed": 0, "train_seed": 0,
         "jit": parameters["JIT_COMPILE"], "checkpoint_every": 5, "snapshot_every": 0,
     }  # fmt: skip
-    return nb["build_gan_run"](recipe, {}, settings)
+    if recipe.get("conditional"):
+        run = nb["build_conditional_run"](recipe, {}, settings)
+        return run, nb["make_conditional_train_step"](run)
+    run = nb["build_gan_run"](recipe, {}, settings)
+    return run, nb["make_train_step"](run)
 
 
 def report(name: str, flops: int, step_speed: float, loop_speed: float, hooks: float, peak: float) -> None:
@@ -265,6 +272,11 @@ def main() -> None:
     args = parser.parse_args()
 
     nb, parameters = vars(dcgan_lesson), notebook_parameters()
+    names = args.recipes or [parameters["STEP7_RECIPE"]]
+    recipes = {name: search.make_recipe(name, baseline_recipe(parameters)) for name in names}
+    unconditional = [name for name, recipe in recipes.items() if not recipe["conditional"]]
+    if unconditional:  # checked before anything is timed
+        parser.error(f"Step 7's recipes are class-conditional: put 'conditional+' first in {unconditional}")
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     has_bf16 = utils.cpu_supports_bf16()
     auto = utils.choose_precision(args.precision, has_gpu, has_bf16)
@@ -277,10 +289,10 @@ def main() -> None:
     loops = {}  # (design, precision) -> epoch loop images/s
     for precision in dict.fromkeys(["float32", auto]):
         peak = peaks["bfloat16" if precision == "mixed_bfloat16" else "float32"]
-        run = notebook_run(nb, parameters, baseline_recipe(parameters), precision)
+        run, train_step = notebook_run(nb, parameters, baseline_recipe(parameters), precision)
         flops = step_flops(run.generator, run.discriminator)
-        speed = time_steps(run.train_step, batch, args.steps, args.repeats)
-        loops["notebook", precision] = time_epoch_loop(nb, run, batch, args.steps, args.repeats)
+        speed = time_steps(train_step, batch, args.steps, args.repeats)
+        loops["notebook", precision] = time_epoch_loop(nb, train_step, batch, args.steps, args.repeats)
         hooks = epoch_hooks_seconds(nb, run, args.repeats)
         name = f"notebook (4x4, width {filters}, batch {batch}, {precision}, XLA {parameters['JIT_COMPILE']})"
         report(name, flops, speed, loops["notebook", precision], hooks, peak)
@@ -289,8 +301,7 @@ def main() -> None:
         course_step = course_train_step(course_g, course_d, noise_dim)
         course_steps = max(2, args.steps // 2)
         speed = time_steps(course_step, 256, course_steps, args.repeats)
-        course_run = SimpleNamespace(train_step=course_step)
-        loops["course", precision] = time_epoch_loop(nb, course_run, 256, course_steps, args.repeats)
+        loops["course", precision] = time_epoch_loop(nb, course_step, 256, course_steps, args.repeats)
         # The course's grid; the same graph and checkpoint.
         hooks = epoch_hooks_seconds(nb, dataclasses.replace(run, generator=course_g), args.repeats)
         report(f"course (5x5, batch 256, {precision}, Adam 1e-4)", step_flops(course_g, course_d), speed,
@@ -299,13 +310,11 @@ def main() -> None:
         gain = loops["notebook", precision] / loops["course", precision]
         print(f"design gain, both in {precision} (epoch loop): {gain:.2f}x")
 
-    # Step 7's recipes, through the same train step with their switches, against the baseline's loop.
-    for name in args.recipes or [parameters["STEP7_RECIPE"]]:
-        recipe = tools.make_recipe(name, baseline_recipe(parameters))
-        run = notebook_run(nb, parameters, recipe, auto)
-        conditional = recipe["conditional"]
-        recipe_step = time_steps(run.train_step, batch, args.steps, args.repeats, conditional)
-        recipe_loop = time_epoch_loop(nb, run, batch, args.steps, args.repeats, conditional)
+    # Step 7's recipes, through their own run and train step, against the baseline's loop.
+    for name, recipe in recipes.items():
+        run, train_step = notebook_run(nb, parameters, recipe, auto)
+        recipe_step = time_steps(train_step, batch, args.steps, args.repeats, conditional=True)
+        recipe_loop = time_epoch_loop(nb, train_step, batch, args.steps, args.repeats, conditional=True)
         print(
             f"recipe {name} ({auto}): "
             f"{step_flops(run.generator, run.discriminator) / 1e6:.0f} M FLOPs per image"

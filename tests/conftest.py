@@ -41,10 +41,15 @@ def tiny_recipe(**changes) -> dict:
     recipe = {
         "gen_filters": 8, "disc_filters": 8, "real_label": 0.9, "instance_noise": 0.1,
         "noise_fade_epochs": 50, "gen_lr": 1e-3, "disc_lr": 1e-3, "beta_1": 0.5, "beta_2": 0.999,
-        "conditional": False, "diffaugment": False, "ema_decay": 0.0,
-        "ac_weight": 0.0, "class_embedding": 0, "spectral_hinge": False,
     }  # fmt: skip
     return {**recipe, **changes}
+
+
+def tiny_step7_recipe(**changes) -> dict:
+    """A Step 7 recipe (the class-conditional GAN) on tiny_recipe(), its switches off unless changed."""
+    return tiny_recipe(
+        **{"conditional": True, "diffaugment": False, "ema_decay": 0.0, "ac_weight": 0.0, **changes}
+    )
 
 
 def tiny_settings(**changes) -> dict:
@@ -58,13 +63,40 @@ def tiny_settings(**changes) -> dict:
 def tiny_run(
     nb, folder: Path, name: str = "run", recipe: dict | None = None, opened: bool = False, **settings
 ):
-    """A GANRun of `recipe` (tiny_recipe() by default) in folder/<output folders>/name, opened (its
-    folder locked, checkpoint restored, seeds and history loaded) when `opened`."""
+    """The run of `recipe` (tiny_recipe() by default): a GANRun, or a ConditionalGANRun for a Step 7
+    recipe, in folder/<output folders>/name, opened (its folder locked, checkpoint restored, seeds
+    and history loaded) when `opened`."""
     import dcgan_utils as utils
 
-    run = nb["build_gan_run"](
-        recipe or tiny_recipe(), utils.make_run_paths(folder, name), tiny_settings(**settings)
-    )
+    recipe = recipe or tiny_recipe()
+    build = nb["build_conditional_run"] if recipe.get("conditional") else nb["build_gan_run"]
+    run = build(recipe, utils.make_run_paths(folder, name), tiny_settings(**settings))
     if opened:
         utils.open_run(run, nb["make_checkpoint"](run))
     return run
+
+
+def class_head(discriminator):
+    """The projection discriminator's auxiliary classifier: the Dense layer of its 10 class logits."""
+    (head,) = [layer for layer in discriminator.layers if type(layer).__name__ == "Dense"]
+    assert head.units == 10 and head.output is discriminator.outputs[1]
+    return head
+
+
+def train_step_of(nb, run):
+    """The run's compiled train step: make_conditional_train_step for a Step 7 run (its batches are
+    (images, labels)), else make_train_step."""
+    make = "make_conditional_train_step" if run.recipe.get("conditional") else "make_train_step"
+    return nb[make](run)
+
+
+def search_row(name: str, seed: int, result: dict, epochs: int = 10, precision: str = "float32") -> dict:
+    """A row of the search file: the short run of recipe `name` at `seed`, measured as `result`."""
+    return {
+        "recipe": name,
+        "seed": seed,
+        "epochs": epochs,
+        "settings": {},
+        "precision": precision,
+        "result": {"epochs": epochs, **result},
+    }

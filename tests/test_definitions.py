@@ -4,12 +4,12 @@ import json
 import shutil
 import subprocess
 import sys
-from types import SimpleNamespace
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_recipe, tiny_run
+from conftest import ROOT, tiny_run, tiny_step7_recipe
 from PIL import Image
 
 import dcgan_eval as evaluation
@@ -42,6 +42,15 @@ def test_dataset_batches_and_range(nb):
     assert min(float(tf.reduce_min(b)) for b in batches) >= -1.0
     with pytest.raises(utils.ParameterError):
         nb["make_dataset"](images, 51, seed=1)
+    # Step 7's (images, labels), shuffled together: each image keeps its own label.
+    indices = np.arange(50)
+    pairs = list(nb["make_dataset"]((images, indices), 16, seed=1))
+    assert len(pairs) == 3 and all(b.shape == (16, 32, 32, 3) and i.shape == (16,) for b, i in pairs)
+    for batch, index in pairs:
+        assert np.array_equal(batch.numpy(), images[index.numpy()])
+    assert pairs[0][1].numpy().tolist() != list(range(16))  # shuffled
+    with pytest.raises(utils.ParameterError):
+        nb["make_dataset"]((images, indices), 51, seed=1)
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
@@ -111,7 +120,7 @@ def test_train_step_changes_weights_and_returns_finite_metrics(nb, tmp_path, jit
         float(np.mean(fake_logits.numpy() < 0)),
     ]
     assert expected[2] + expected[3] != 1  # so the two accuracies swapped would not match either
-    metrics = run.train_step(images, tf.constant(0.1)).numpy()
+    metrics = nb["make_train_step"](run)(images, tf.constant(0.1)).numpy()
     assert metrics.shape == (4,)
     assert metrics[:2] == pytest.approx(expected[:2], abs=1e-4) and metrics[2:].tolist() == expected[2:]
     assert all(
@@ -143,7 +152,7 @@ def test_seeds_are_made_once_and_reused(tmp_path):
 def test_sample_grid_is_an_rgb_image_named_by_epoch(nb, tmp_path):
     run = tiny_run(nb, tmp_path)
     run.seeds = np.random.default_rng(0).standard_normal((16, NOISE_DIM)).astype("float32")
-    path = nb["save_sample_grids"](run, 7)
+    path = nb["generate_and_save_images"](run, 7)
     assert path == run.paths["samples"] / "epoch_0007.png"
     assert not (run.paths["samples"] / "classes").exists()  # an unconditional G draws no class grid
     with Image.open(path) as image:
@@ -199,12 +208,11 @@ np.savez({out!r}, epoch=run.epoch, history=len(run.history), g_iter=int(go.itera
 
 
 def test_checkpoint_restores_everything_in_a_new_process(nb, tmp_path):
-    from conftest import ROOT
-
     run = tiny_run(nb, tmp_path, opened=True, seed=7)
     assert run.epoch == 0 and run.history == []  # nothing saved yet
+    train_step = nb["make_train_step"](run)
     for _ in range(3):
-        run.train_step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.05))
+        train_step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.05))
     run.history = [{"epoch": e, "gen_loss": 1.0} for e in range(1, 5)]
     run.manager.checkpoint.epoch.assign(4)
     nb["save_checkpoint"](run)
@@ -244,7 +252,7 @@ def test_train_stops_at_once_on_a_non_finite_loss(nb, tmp_path):
 
     dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([6, 32, 32, 3])).batch(2)
     with pytest.raises(FloatingPointError, match="epoch 3, step 2"):
-        nb["train_one_epoch"](SimpleNamespace(train_step=exploding_step), dataset, 0.0, 3, 5)
+        nb["train_one_epoch"](exploding_step, dataset, 0.0, 3, 5)
     assert len(calls) == 2
 
 
@@ -264,40 +272,60 @@ def test_time_left_counts_this_epoch_and_the_ones_to_come():
 
 
 def test_class_grid_draws_one_row_per_class_from_the_first_ten_seeds(nb, tmp_path):
-    """A stand-in conditional G paints each image one colour: red from its class, green from its
-    seed (the first number of its noise). In the saved grid, each (class, seed) colour must sit in
-    row `class`, column `seed`; seeds 10-15 must not show."""
+    """A stand-in for the Step 7 run's average of G paints each image one colour: red from its
+    class, green from its seed (the first number of its noise). In the class grid the end of an
+    epoch saves, each (class, seed) colour must sit in row `class`, column `seed`, and seeds 10-15
+    must not show; in the 16-seed grid, seed i is drawn as class i mod 10, in row i // 4, column
+    i % 4. G itself is left as it is: the grids are drawn from the average."""
     import keras
 
-    run = tiny_run(nb, tmp_path, recipe=tiny_recipe(conditional=True))
+    run = tiny_run(nb, tmp_path, recipe=tiny_step7_recipe())
     noise, label = keras.Input((NOISE_DIM,)), keras.Input((), dtype="int32")
     colour = keras.layers.Lambda(
         lambda x: tf.stack(
             [tf.cast(x[1], tf.float32) * 0.18 - 0.81, x[0][:, 0], tf.zeros_like(x[0][:, 0])], 1
         )
     )([noise, label])
-    run.generator = keras.Model(
+    run.ema_generator = keras.Model(
         [noise, label], keras.layers.Lambda(lambda c: tf.tile(c[:, None, None], [1, 32, 32, 1]))(colour)
     )
     run.seeds = np.zeros((16, NOISE_DIM), "float32")
     run.seeds[:, 0] = (np.arange(16) - 7.5) / 8.5  # seed j: green level j
-    nb["save_sample_grids"](run, 7)
-    with Image.open(run.paths["samples"] / "classes" / "epoch_0007.png") as image:
-        pixels = np.asarray(image.convert("RGB")).astype(int)
+    run.end_epoch(7)
+    nb["generate_and_save_images"](run, 7)
 
-    def where(klass: int, seed: int):
+    def where(path, klass: int, seed: int):
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB")).astype(int)
         painted = nb["to_uint8"]([klass * 0.18 - 0.81, run.seeds[seed, 0], 0.0]).astype(int)
         return np.argwhere((pixels == painted).all(axis=2))  # (y, x) of every pixel of that colour
 
-    assert all(len(where(c, s)) == 0 for c in range(10) for s in range(10, 16))
-    cells = [[where(c, s) for s in range(10)] for c in range(10)]
-    assert min(len(cell) for row in cells for cell in row) > 400  # every image shows, about 40 x 40 pixels
-    rows = np.array([[cell[:, 0].mean() for cell in row] for row in cells])  # row centres, by class and seed
-    columns = np.array([[cell[:, 1].mean() for cell in row] for row in cells])
+    def centres(cells):  # the (y, x) centre of each cell's pixels
+        return np.array([[cell[:, 0].mean() for cell in row] for row in cells]), np.array(
+            [[cell[:, 1].mean() for cell in row] for row in cells]
+        )
+
+    class_grid = run.paths["samples"] / "classes" / "epoch_0007.png"
+    assert all(len(where(class_grid, c, s)) == 0 for c in range(10) for s in range(10, 16))
+    cells = [[where(class_grid, c, s) for s in range(10)] for c in range(10)]
+    assert min(len(cell) for row in cells for cell in row) > 400  # every image shows, about 34 x 34 pixels
+    rows, columns = centres(cells)  # by class and seed
     assert (np.diff(rows, axis=0) > 30).all() and np.ptp(rows, axis=1).max() < 1  # class c: row c
     assert (np.diff(columns, axis=1) > 30).all() and np.ptp(columns, axis=0).max() < 1  # seed s: column s
-    with Image.open(run.paths["samples"] / "epoch_0007.png") as grid:  # the 16 seeds too, as always
-        assert grid.size == (288, 309)  # the size of every committed grid: GIF frames stay equal
+    grid = run.paths["samples"] / "epoch_0007.png"
+    cells = [[where(grid, (4 * r + c) % 10, 4 * r + c) for c in range(4)] for r in range(4)]
+    assert min(len(cell) for row in cells for cell in row) > 400
+    rows, columns = centres(cells)  # by row and column of the grid
+    assert (np.diff(rows, axis=0) > 30).all() and np.ptp(rows, axis=1).max() < 1
+    assert (np.diff(columns, axis=1) > 30).all() and np.ptp(columns, axis=0).max() < 1
+    # Today's grid is smaller than a committed one: a committed run trained further still makes its
+    # GIF, every frame padded to the largest.
+    old = utils.read_png(ROOT / "generated_samples/baseline/epoch_0050.png")
+    new = utils.read_png(grid)
+    assert new.shape != old.shape
+    frames = iio.imread(utils.gif_bytes([old, new]), extension=".gif", index=None)
+    assert frames.shape[:3] == (2, max(old.shape[0], new.shape[0]), max(old.shape[1], new.shape[1]))
+    assert (frames[1, : new.shape[0], : new.shape[1], :3] == new).mean() > 0.95  # the frame itself, unscaled
 
 
 def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):

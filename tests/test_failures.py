@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -103,9 +102,9 @@ def failing_step(real_step, generator, fail_at_call, failure):
 def test_stopping_mid_epoch_saves_the_last_finished_epoch(nb, small_run, failure, error, capsys):
     run, dataset = small_run
     # 4 steps an epoch; the 2nd step of epoch 3 fails; checkpoints would come only every 5 epochs.
-    run.train_step, state = failing_step(run.train_step, run.generator, 4 * 2 + 2, failure)
+    step, state = failing_step(nb["make_train_step"](run), run.generator, 4 * 2 + 2, failure)
     with pytest.raises(error):
-        nb["train"](run, dataset, 6)
+        nb["train"](run, step, dataset, 6)
     assert "Stopped after epoch 2" in capsys.readouterr().out
     assert [row["epoch"] for row in run.history] == [1, 2] and run.epoch == 2
     assert [row["epoch"] for row in utils.load_history(run.paths["history"])] == [1, 2]
@@ -332,7 +331,7 @@ def _train_two_checkpointed_epochs(nb, small_run):
     """Epochs 1 and 2 of the small run, each checkpointed; the two latest checkpoints are kept."""
     run, dataset = small_run
     run.settings["checkpoint_every"] = 1
-    nb["train"](run, dataset, 2)
+    nb["train"](run, nb["make_train_step"](run), dataset, 2)
     assert sorted(p.name for p in run.paths["checkpoints"].glob("ckpt-*.index")) == [
         "ckpt-1.index",
         "ckpt-2.index",
@@ -380,8 +379,7 @@ def test_exploding_but_finite_losses_are_reported_and_training_goes_on(nb, capsy
         return tf.constant([1e17, 3e16, 0.5, 0.5])
 
     images = np.zeros((8, 32, 32, 3), "float32")
-    run = SimpleNamespace(train_step=exploding_step)
-    row = nb["train_one_epoch"](run, nb["make_dataset"](images, 4, 0), 0.0, 7, 9)
+    row = nb["train_one_epoch"](exploding_step, nb["make_dataset"](images, 4, 0), 0.0, 7, 9)
     assert row["gen_loss"] == pytest.approx(1e17)
     assert "epoch 7: the losses diverged (G 1e+17, D 3e+16); training goes on" in capsys.readouterr().out
 

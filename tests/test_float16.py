@@ -1,12 +1,14 @@
 """The float16 path that PRECISION = "auto" picks on a GPU, run here on the CPU: the loss is scaled
-inside the gradient tape, a step whose gradients overflow is skipped, and Steps 0-6 train."""
+inside the gradient tape (in Step 7's train step too), a step whose gradients overflow is skipped,
+and Steps 0-6 train."""
 
 import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
-from conftest import tiny_run, write_fake_cifar
+from conftest import tiny_recipe, tiny_run, tiny_step7_recipe, train_step_of, write_fake_cifar
 from notebook_cells import run_all_cells
 
 import dcgan_utils as utils
@@ -20,12 +22,20 @@ def one_batch() -> tf.Tensor:
     return tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32"))
 
 
-def test_a_float16_step_is_finite_and_moves_every_variable(nb, tmp_path):
-    run = tiny_run(nb, tmp_path, precision="mixed_float16")
+@pytest.mark.parametrize(
+    "recipe",
+    [tiny_recipe(), tiny_step7_recipe(diffaugment=True, instance_noise=0.0, ema_decay=0.999, ac_weight=1.0)],
+    ids=["baseline", "step7"],
+)
+def test_a_float16_step_is_finite_and_moves_every_variable(nb, tmp_path, recipe):
+    run = tiny_run(nb, tmp_path, recipe=recipe, precision="mixed_float16")
     assert isinstance(run.generator_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert run.generator.layers[0].compute_dtype == "float16"
+    assert isinstance(run.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
+    dense = next(layer for layer in run.generator.layers if isinstance(layer, keras.layers.Dense))
+    assert dense.compute_dtype == "float16"
     before = [trainable(run.generator), trainable(run.discriminator)]
-    metrics = run.train_step(one_batch(), tf.constant(0.1)).numpy()
+    batch = (one_batch(), tf.range(8)) if recipe.get("conditional") else one_batch()
+    metrics = train_step_of(nb, run)(batch, tf.constant(0.1)).numpy()
     assert np.isfinite(metrics).all()
     for model, old in zip((run.generator, run.discriminator), before, strict=True):
         for variable, value in zip(model.trainable_variables, old, strict=True):
@@ -38,7 +48,8 @@ def test_an_overflowing_float16_step_is_skipped_and_the_scale_drops(nb, tmp_path
     for optimizer in optimizers:
         optimizer.dynamic_scale.assign(3e38)  # loss x scale overflows float32: every gradient is inf
     before = [trainable(run.generator), trainable(run.discriminator)]
-    run.train_step(one_batch(), tf.constant(0.1))
+    train_step = nb["make_train_step"](run)
+    train_step(one_batch(), tf.constant(0.1))
     for model, old in zip((run.generator, run.discriminator), before, strict=True):
         assert all(np.array_equal(v.numpy(), o) for v, o in zip(model.trainable_variables, old, strict=True))
     for optimizer in optimizers:
@@ -46,7 +57,7 @@ def test_an_overflowing_float16_step_is_skipped_and_the_scale_drops(nb, tmp_path
         assert int(optimizer.inner_optimizer.iterations.numpy()) == 0
     for optimizer in optimizers:
         optimizer.dynamic_scale.assign(1024.0)
-    run.train_step(one_batch(), tf.constant(0.1))  # at a sane scale the next step trains again
+    train_step(one_batch(), tf.constant(0.1))  # at a sane scale the next step trains again
     assert not np.array_equal(run.generator.trainable_variables[0].numpy(), before[0][0])
 
 

@@ -1,15 +1,16 @@
-"""Step 7: its building blocks in the notebook (dcgan_lesson.py) and its machinery in dcgan_tools.py,
-on known inputs."""
+"""Step 7: its building blocks in the notebook (dcgan_lesson.py), its search (dcgan_search.py) and
+its reports (dcgan_reports.py), on known inputs."""
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT, tiny_recipe, tiny_run
+from conftest import ROOT, class_head, search_row, tiny_recipe, tiny_run, tiny_step7_recipe, train_step_of
 
 import dcgan_eval as evaluation
+import dcgan_reports as reports
+import dcgan_search as search
 import dcgan_tools as tools
 import dcgan_utils as utils
 
@@ -23,16 +24,20 @@ def test_the_lesson_module_is_the_notebooks_export_cells():
 
 def test_recipes_combine_candidates_in_order_and_refuse_unknown_names():
     base = tiny_recipe()
-    assert tools.make_recipe("baseline", base) == base
-    combined = tools.make_recipe("diffaugment+ema+wide_generator", base)
-    assert combined["diffaugment"] and combined["ema_decay"] == 0.999 and combined["gen_filters"] == 12
-    assert combined["instance_noise"] == 0.0 and combined["disc_filters"] == 8
+    off = {"conditional": False, "diffaugment": False, "ema_decay": 0.0, "ac_weight": 0.0}
+    assert search.make_recipe("baseline", base) == {**base, **off}  # Step 7's switches, all off
+    combined = search.make_recipe("conditional+diffaugment+ema+strong_ac", base)
+    assert combined == {
+        **base, "conditional": True, "diffaugment": True, "instance_noise": 0.0, "ema_decay": 0.999,
+        "ac_weight": 3.0,
+    }  # fmt: skip
+    assert search.make_recipe("conditional+strong_ac+ac", base)["ac_weight"] == 1.0  # the last one wins
     with pytest.raises(utils.ParameterError, match="unknown candidate 'emma'"):
-        tools.make_recipe("diffaugment+emma", base)
+        search.make_recipe("diffaugment+emma", base)
 
 
 def test_search_plan_gives_the_baseline_and_the_chosen_recipe_two_seeds():
-    plan = tools.search_plan("conditional+diffaugment+ema", "conditional conditional+diffaugment", 42)
+    plan = search.search_plan("conditional+diffaugment+ema", "conditional conditional+diffaugment", 42)
     assert plan == [
         ("baseline", 42),
         ("baseline", 43),
@@ -46,44 +51,41 @@ def test_search_trains_only_missing_runs_saves_each_and_checks_names_first(tmp_p
     trained = []
 
     def fake_short_run(recipe, seed, setup, settings, yardstick):
-        trained.append((recipe["conditional"], seed))
+        trained.append((recipe["diffaugment"], seed))
         return {"epochs": setup.epochs, "seconds_per_epoch": 1.0}
 
-    monkeypatch.setattr(tools, "short_run", fake_short_run)
-    setup = tools.SearchSetup(np.zeros((64, 32, 32, 3)), np.zeros(64), 16, 2, 10, "float32")
+    monkeypatch.setattr(search, "short_run", fake_short_run)
+    setup = search.SearchSetup(np.zeros((64, 32, 32, 3)), np.zeros(64), 16, 2, 10, "float32")
     classifier = SimpleNamespace(info={"epochs": 12, "seed": 42})
     settings = {"noise_dim": 16}
-    plan = [("baseline", 1), ("conditional", 1)]
-    results = tools.run_search(plan, tiny_recipe(), settings, setup, classifier, tmp_path)
+    plan = [("conditional", 1), ("conditional+diffaugment", 1)]
+    rows = search.run_search(plan, tiny_recipe(), settings, setup, classifier, tmp_path)
     assert trained == [(False, 1), (True, 1)]
-    key = (
-        "baseline|1|2|noise 16, width 8, batch 16, 64 images, lr 0.001/0.001, betas 0.5/0.999, "
-        "real label 0.9, instance noise 0.1 over 50 epochs, 10 images measured, "
-        "classifier 12 epochs seed 42, float32"
-    )
-    assert key in results and set(
-        json.loads((tmp_path / "training_history" / "candidate_search.json").read_text())
-    ) == set(results)
-    again = tools.run_search(
+    described = {
+        "noise_dim": 16, "width": 8, "batch": 16, "images": 64, "gen_lr": 1e-3, "disc_lr": 1e-3,
+        "beta_1": 0.5, "beta_2": 0.999, "real_label": 0.9, "instance_noise": 0.1, "noise_fade_epochs": 50,
+        "measured": 10, "classifier_epochs": 12, "classifier_seed": 42,
+    }  # fmt: skip
+    assert [(row["recipe"], row["seed"], row["epochs"], row["precision"]) for row in rows] == [
+        ("conditional", 1, 2, "float32"),
+        ("conditional+diffaugment", 1, 2, "float32"),
+    ]
+    assert all(row["settings"] == described for row in rows)
+    assert search.read_rows(tmp_path / search.SEARCH_FILE) == rows  # each saved
+    again = search.run_search(
         [*plan, ("conditional", 2)], tiny_recipe(), settings, setup, classifier, tmp_path
     )
-    assert trained[2:] == [(True, 2)] and len(again) == 3  # only the new one trained
-    assert (
-        len(
-            tools.run_search(
-                plan,
-                tiny_recipe(),
-                settings,
-                tools.SearchSetup(setup.images, setup.labels, 16, 0, 10),
-                classifier,
-                tmp_path,
-            )
-        )
-        == 3
-    )  # SEARCH_EPOCHS 0: shows every saved length
-    with pytest.raises(utils.ParameterError, match="unknown candidate 'cr'"):
-        tools.run_search(
-            [("baseline", 9), ("conditional+cr", 1)], tiny_recipe(), settings, setup, classifier, tmp_path
+    assert trained[2:] == [(False, 2)] and len(again) == 3  # only the new one trained
+    every_length = search.SearchSetup(setup.images, setup.labels, 16, 0, 10)  # SEARCH_EPOCHS 0
+    assert search.run_search(plan, tiny_recipe(), settings, every_length, classifier, tmp_path) == again
+    with pytest.raises(utils.ParameterError, match="unknown candidate 'consistency'"):
+        search.run_search(
+            [("conditional", 9), ("conditional+consistency", 1)],
+            tiny_recipe(),
+            settings,
+            setup,
+            classifier,
+            tmp_path,
         )
     assert trained[3:] == []  # the unknown name stopped the search before any training
 
@@ -127,29 +129,34 @@ def test_diff_augment_translation_moves_pixels_by_whole_steps(nb):
 
 
 @pytest.mark.parametrize(
-    "changes",
+    "recipe",
     [
-        {},
-        {"diffaugment": True, "instance_noise": 0.0},
-        {"gen_filters": 12},
-        {"conditional": True},
-        {"conditional": True, "diffaugment": True, "ema_decay": 0.999},
+        tiny_recipe(),
+        tiny_recipe(gen_filters=12),
+        tiny_step7_recipe(),  # ac_weight 0: the class head learns nothing
+        tiny_step7_recipe(ac_weight=1.0),
+        tiny_step7_recipe(diffaugment=True, instance_noise=0.0, ema_decay=0.999, ac_weight=1.0),
     ],
+    ids=["baseline", "wide_generator", "conditional", "conditional+ac", "conditional+diffaugment+ema+ac"],
 )
-def test_every_switch_of_the_train_step_trains_every_variable(nb, tmp_path, changes):
-    run = tiny_run(nb, tmp_path, recipe=tiny_recipe(**changes))
+def test_every_switch_of_the_train_step_trains_every_variable(nb, tmp_path, recipe):
+    run = tiny_run(nb, tmp_path, recipe=recipe)
+    conditional, augmented = bool(recipe.get("conditional")), bool(recipe.get("diffaugment"))
     variables = run.generator.trainable_weights + run.discriminator.trainable_weights
     before = [w.numpy().copy() for w in variables]
     images = tf.random.uniform([10, 32, 32, 3], -1, 1, seed=5)
-    batch = (images, tf.range(10)) if changes.get("conditional") else images  # every class once
-    metrics = [run.train_step(batch, tf.constant(0.1)).numpy() for _ in range(2)]
+    batch = (images, tf.range(10)) if conditional else images  # every class once
+    train_step = train_step_of(nb, run)
+    metrics = [train_step(batch, tf.constant(0.1)).numpy() for _ in range(2)]
     assert np.isfinite(metrics).all()
     still = [w.path for w, b in zip(variables, before, strict=True) if np.array_equal(b, w.numpy())]
-    assert still == []  # every weight moved, the per-class scales, shifts and embeddings included
+    # Every weight moved, the per-class scales, shifts and projections included; the class head only
+    # learns from the auxiliary-classifier term.
+    head = class_head(run.discriminator).trainable_weights if conditional and not recipe["ac_weight"] else []
+    assert still == [w.path for w in head]
     # What D is shown: one step of the same code run eagerly, G and D wrapped to record their calls.
     run.generator, run.discriminator = Recorder(run.generator), Recorder(run.discriminator)
-    step = nb["make_train_step"](run).python_function
-    conditional, augmented = bool(changes.get("conditional")), bool(changes.get("diffaugment"))
+    step = train_step_of(nb, run).python_function
     for noise_std in (0.1, 0.0):
         run.generator.calls.clear()
         run.discriminator.calls.clear()
@@ -170,7 +177,7 @@ def test_every_switch_of_the_train_step_trains_every_variable(nb, tmp_path, chan
 
 
 class Recorder:
-    """Stands in for a model in the train step: calls it, and records (its inputs, its output)."""
+    """Stands in for a model in the train step: calls it, and records (its inputs, its outputs)."""
 
     def __init__(self, model):
         self.model, self.calls = model, []
@@ -178,22 +185,40 @@ class Recorder:
 
     def __call__(self, inputs, training=False):
         output = self.model(inputs, training=training)
-        self.calls.append((tf.nest.map_structure(np.asarray, inputs), np.asarray(output)))
+        self.calls.append(tf.nest.map_structure(np.asarray, (inputs, output)))
         return output
 
 
-def test_ema_follows_the_generator_with_a_ramped_decay(nb, tmp_path):
-    run = tiny_run(nb, tmp_path, recipe=tiny_recipe(ema_decay=0.999))
+def test_the_conditional_step_moves_the_average_with_the_warm_up_decay(nb, tmp_path):
+    run = tiny_run(nb, tmp_path, recipe=tiny_step7_recipe(ema_decay=0.999))
     generator, ema = run.generator, run.ema_generator
     assert all(
         np.array_equal(a.numpy(), b.numpy()) for a, b in zip(ema.weights, generator.weights, strict=True)
     )
     start = [w.numpy().copy() for w in generator.trainable_weights]
-    run.train_step(tf.random.uniform([8, 32, 32, 3], -1, 1), tf.constant(0.0))
-    # After the first update the decay is min(0.999, (1 + 1) / (10 + 1)) = 2/11.
+    train_step_of(nb, run)((tf.random.uniform([10, 32, 32, 3], -1, 1), tf.range(10)), tf.constant(0.0))
+    # After G's first update the decay is min(0.999, (1 + 1) / (10 + 1)) = 2/11.
     decay = 2 / 11
     for average, old, new in zip(ema.trainable_weights, start, generator.trainable_weights, strict=True):
+        assert not np.allclose(old, new.numpy())  # G moved: the average lies between its two states
         assert np.allclose(average.numpy(), decay * old + (1 - decay) * new.numpy(), atol=1e-6)
+
+
+def test_update_average_follows_a_hand_worked_sequence(nb):
+    """Three updates at G's steps t = 1, 2, 3 with decay 0.3: the warm-up decay min(0.3, (1 + t) /
+    (10 + t)) is 2/11, then 3/12, then 0.3 (4/13 is above it). From 0, with G's weight 11, 1, 13:
+    9/11 * 11 = 9; 1/4 * 9 + 3/4 * 1 = 3; 0.3 * 3 + 0.7 * 13 = 10 (and the negatives)."""
+    average = SimpleNamespace(trainable_variables=[tf.Variable([0.0, 0.0]), tf.Variable([[0.0]])])
+    generator = SimpleNamespace(trainable_variables=[tf.Variable([0.0, 0.0]), tf.Variable([[0.0]])])
+    optimizer = SimpleNamespace(iterations=tf.Variable(0, dtype=tf.int64))
+    averaged = []
+    for step, weight in zip((1, 2, 3), (11.0, 1.0, 13.0), strict=True):
+        optimizer.iterations.assign(step)
+        generator.trainable_variables[0].assign([weight, -weight])
+        generator.trainable_variables[1].assign([[-weight]])
+        nb["update_average"](average, generator, 0.3, optimizer)
+        averaged.append(np.concatenate([v.numpy().ravel() for v in average.trainable_variables]))
+    assert np.allclose(averaged, [[9.0, -9.0, -9.0], [3.0, -3.0, -3.0], [10.0, -10.0, -10.0]], atol=1e-5)
 
 
 def test_refresh_batch_norm_sets_the_statistics_of_one_batch(nb):
@@ -207,44 +232,106 @@ def test_refresh_batch_norm_sets_the_statistics_of_one_batch(nb):
     assert norm.momentum == 0.99  # restored
 
 
-@pytest.mark.parametrize("conditional", [False, True])
-def test_checkpoint_with_ema_round_trip_and_load_run_generator(nb, tmp_path, conditional):
-    recipe = tiny_recipe(ema_decay=0.999, conditional=conditional)
+def test_refresh_batch_norm_of_a_conditional_generator_sets_every_nested_norm(nb, monkeypatch):
+    """The batch norms of a conditional G sit inside its ConditionalBatchNorm layers. After the
+    refresh each one's moving mean and variance are the statistics of its input in one batch of
+    `count` images, image i asked as class i mod 10; its own momentum is put back, also when the
+    forward pass fails."""
+    tf.keras.utils.set_random_seed(0)
+    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "float32")
+    conditional_norms = [layer for layer in generator.layers if isinstance(layer, nb["ConditionalBatchNorm"])]
+    norms = [layer.norm for layer in conditional_norms]
+    assert len(norms) == 3 and not any(norm in generator.layers for norm in norms)  # nested only
+    momenta = [0.9, 0.8, 0.7]  # each its own, to be put back
+    for i, (layer, momentum) in enumerate(zip(conditional_norms, momenta, strict=True)):
+        # Every class its own scale and shift: the labels shape what the next norm sees.
+        layer.scale.assign(tf.random.uniform(layer.scale.shape, 0.2, 2.0, seed=i))
+        layer.shift.assign(tf.random.normal(layer.shift.shape, stddev=2.0, seed=10 + i))
+        layer.norm.momentum = momentum
+    count = 200
+    nb["refresh_batch_norm"](generator, seed=5, count=count)
+    moving = [(norm.moving_mean.numpy().copy(), norm.moving_variance.numpy().copy()) for norm in norms]
+    assert [norm.momentum for norm in norms] == momenta
+    # That batch, run again in training mode: each norm's input, whose statistics it must hold.
+    probe = tf.keras.Model(generator.inputs, [layer.input[0] for layer in conditional_norms])
+    noise = tf.random.stateless_normal([count, NOISE_DIM], [5, 0])
+    seen = [x.numpy() for x in probe([noise, tf.range(count) % 10], training=True)]
+    one_class = [x.numpy() for x in probe([noise, tf.zeros(count, tf.int32)], training=True)]
+    for (mean, variance), x in zip(moving, seen, strict=True):
+        axes = tuple(range(x.ndim - 1))  # all but the channels
+        assert np.allclose(mean, x.mean(axis=axes), atol=1e-5)
+        assert np.allclose(variance, x.var(axis=axes), rtol=1e-3, atol=1e-6)
+        assert not np.allclose(variance, 1.0, atol=1e-2)  # not the initial statistics
+    # Beyond the first norm the statistics depend on the classes asked: a batch of one class differs.
+    assert all(
+        not np.allclose(x.var(axis=(0, 1, 2)), o.var(axis=(0, 1, 2)), rtol=1e-2)
+        for x, o in zip(seen[1:], one_class[1:], strict=True)
+    )
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the forward pass failed")
+
+    monkeypatch.setattr(generator.layers[-1], "call", failing)
+    with pytest.raises(RuntimeError, match="the forward pass failed"):
+        nb["refresh_batch_norm"](generator, seed=5, count=count)
+    assert [norm.momentum for norm in norms] == momenta
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [tiny_recipe(), tiny_step7_recipe(ema_decay=0.999, ac_weight=1.0), tiny_step7_recipe()],
+    ids=["baseline", "conditional+ema+ac", "conditional without averaging"],
+)
+def test_checkpoint_round_trip_and_load_run_generator_give_the_runs_sampler(nb, tmp_path, recipe):
+    """A baseline run samples from G; a Step 7 run from its average of G (even at decay 0), whose
+    batch norm each epoch's end refreshes. The checkpoint holds the sampler, and load_run_generator
+    gives it back, drawing what the run draws."""
     run = tiny_run(nb, tmp_path, "improved", recipe, opened=True)
+    conditional = bool(recipe.get("conditional"))
     assert run.history == [] and run.seeds.shape == (16, NOISE_DIM)
     images = tf.random.uniform([10, 32, 32, 3], -1, 1)
+    train_step = train_step_of(nb, run)
     for _ in range(3):
-        run.train_step((images, tf.range(10)) if conditional else images, tf.constant(0.0))
-    nb["refresh_batch_norm"](run.ema_generator, 0, count=100)
-    saved_ids = {id(v) for v in utils.checkpoint_variables(run.manager.checkpoint)}
-    assert all(id(v) in saved_ids for v in run.ema_generator.weights)  # the average is saved too
+        train_step((images, tf.range(10)) if conditional else images, tf.constant(0.0))
+    sampler = run.sampler
+    assert sampler is (run.ema_generator if conditional else run.generator)
+    before = [w.numpy().copy() for w in sampler.weights]
     run.history = [{"epoch": 1}]
-    run.manager.checkpoint.epoch.assign(1)
-    nb["save_checkpoint"](run)
+    nb["end_of_epoch"](run, 1, 1)  # the run's end-of-epoch work, then (the last epoch) its checkpoint
+    if conditional:  # the average's batch-norm statistics, measured afresh from the run's seed
+        refreshed = [w.numpy().copy() for w in sampler.weights]
+        assert any(not np.array_equal(a, b) for a, b in zip(before, refreshed, strict=True))
+        nb["refresh_batch_norm"](sampler, run.settings["seed"])
+        assert all(np.array_equal(a, w.numpy()) for a, w in zip(refreshed, sampler.weights, strict=True))
+        assert (run.paths["samples"] / "classes" / "epoch_0001.png").exists()
+    saved_ids = {id(v) for v in utils.checkpoint_variables(run.manager.checkpoint)}
+    assert all(id(v) in saved_ids for v in sampler.weights)
     in_file = [name for name, _ in tf.train.list_variables(run.manager.latest_checkpoint)]
     average_in_file = [n for n in in_file if n.startswith("ema_generator/") and n.endswith("VARIABLE_VALUE")]
-    assert len(average_in_file) == len(run.ema_generator.weights)
-    restored, saved_config = tools.load_run_generator(run.paths)
+    assert len(average_in_file) == (len(run.ema_generator.weights) if conditional else 0)
+    restored, saved_config = reports.load_run_generator(run.paths)
     assert saved_config["recipe"] == recipe and len(restored.inputs) == 1 + conditional
-    for a, b in zip(restored.weights, run.ema_generator.weights, strict=True):  # the average, not G itself
-        assert np.array_equal(a.numpy(), b.numpy())
-    assert not np.array_equal(restored.weights[0].numpy(), run.generator.weights[0].numpy())
+    for a, b in zip(restored.weights, sampler.weights, strict=True):
+        assert np.array_equal(a.numpy(), b.numpy()), b.path
+    if conditional:  # the average, not G itself
+        assert not all(
+            np.array_equal(a.numpy(), g.numpy())
+            for a, g in zip(restored.weights, run.generator.weights, strict=True)
+        )
     noise = np.random.default_rng(0).standard_normal((20, NOISE_DIM)).astype("float32")
-    assert np.allclose(
-        nb["draw"](restored, noise).numpy(), nb["draw"](run.ema_generator, noise).numpy(), atol=1e-6
-    )
+    assert np.allclose(reports.draw(restored, noise), run.sample(noise).numpy(), atol=1e-6)
 
 
 def test_load_run_generator_refuses_an_untrained_run(tmp_path):
     with pytest.raises(utils.ParameterError, match="holds no trained run"):
-        tools.load_run_generator(utils.make_run_paths(str(tmp_path), "nothing"))
+        reports.load_run_generator(utils.make_run_paths(str(tmp_path), "nothing"))
 
 
 def test_generate_images_and_metrics_on_a_tiny_classifier(nb):
     generator = nb["build_generator"](NOISE_DIM, FILTERS, "float32")
-    images = tools.generate_images(generator, 37, seed=1, batch_size=10)
+    images = reports.generate_images(generator, 37, seed=1, batch_size=10)
     assert images.shape == (37, 32, 32, 3) and images.dtype == np.uint8
-    assert np.array_equal(images, tools.generate_images(generator, 37, seed=1))  # seeded
+    assert np.array_equal(images, reports.generate_images(generator, 37, seed=1))  # seeded
     classifier = evaluation.build_classifier((4, 4, 8))
     reference, _ = evaluation.classifier_outputs(classifier, images)
     yardstick = evaluation.Yardstick(classifier, reference, np.arange(37) % 10, {})
@@ -334,7 +421,7 @@ def test_per_class_fids_on_a_known_case():
     image = tf.keras.layers.Lambda(lambda c: tf.tile(c[:, None, None, :], [1, 32, 32, 1]))(colour)
     generator = tf.keras.Model([noise, label], image)
     count, seed = 20, 5
-    drawn = {c: tools.generate_images(generator, count, seed + c, label=c) for c in range(10)}
+    drawn = {c: reports.generate_images(generator, count, seed + c, label=c) for c in range(10)}
     colours = {c: images[:, 0, 0].astype(float) for c, images in drawn.items()}
     reference = np.concatenate([colours[c] + [c, 0, 0] for c in range(10)])
     yardstick = evaluation.Yardstick(colour_classifier(), reference, np.repeat(np.arange(10), count), {})
@@ -344,49 +431,49 @@ def test_per_class_fids_on_a_known_case():
     # Three more test images of each class after the first `count`: only the first `count` are used.
     test_images = np.concatenate([test_images, np.zeros((30, 32, 32, 3), np.uint8)])
     test_labels = np.concatenate([test_labels, np.arange(30) % 10])
-    fids = tools.per_class_fids({"G": generator}, yardstick, (test_images, test_labels), count, seed)
+    fids = reports.per_class_fids({"G": generator}, yardstick, (test_images, test_labels), count, seed)
     assert list(fids) == ["G", "real test images"]
     assert fids["G"] == pytest.approx([c**2 for c in range(10)], abs=1e-6)
     assert fids["real test images"] == pytest.approx([c**2 + 4 for c in range(10)], abs=1e-6)
 
 
 def test_search_table_compares_time_within_a_precision_and_names_it():
-    def result(seconds):
+    def row(name, seed, seconds, precision="mixed_bfloat16"):
         metrics = {"classifier_fid": 30.0, "recognizable": 0.05, "effective_classes": 6.0}
-        return {
-            "epochs": 3,
-            "seconds_per_epoch": seconds,
-            "fake_acc": 0.9,
-            "generator": metrics,
-            "ema": metrics,
-        }
+        result = {"seconds_per_epoch": seconds, "fake_acc": 0.9, "generator": metrics, "ema": metrics}
+        return search_row(name, seed, result, epochs=3, precision=precision)
 
-    settings = "noise 100, width 64, batch 128, 50000 images"
-    table = tools.search_table(
-        {
-            f"baseline|42|3|{settings}, mixed_bfloat16": result(60.0),
-            f"baseline|43|3|{settings}, mixed_bfloat16": result(80.0),
-            f"wide_generator|42|3|{settings}, mixed_bfloat16": result(91.0),
-            f"diffaugment|42|3|{settings}, float32": result(300.0),  # no float32 baseline to compare with
-        }
+    table = search.search_table(
+        [
+            row("baseline", 42, 60.0),
+            row("baseline", 43, 80.0),
+            row("wide_generator", 42, 91.0),
+            row("diffaugment", 42, 300.0, "float32"),  # no float32 baseline to compare with
+        ]
     )
-    rows = table.splitlines()[2:]
+    rows = table.splitlines()[2:6]
     assert rows[0].endswith("| 0.86x | mixed_bfloat16 |") and rows[2].endswith("| 1.30x | mixed_bfloat16 |")
     assert rows[3].startswith("| diffaugment | 42 | 3 | 30.00 |") and rows[3].endswith("| 300 s | float32 |")
+    # Below the table, one line for each retired candidate it shows, and for none other.
+    assert table.splitlines()[6:] == [
+        "",
+        f"- `wide_generator`: {search.RETIRED['wide_generator']}. Its code is gone: its rows are shown as "
+        "saved, never trained again.",
+    ]
 
 
 # ---------------------------------------------------------------- the class-conditional GAN ----
 
 
 def test_conditional_batch_norm_gives_each_class_its_own_scale_and_shift(nb):
-    layer = nb["ConditionalBatchNorm"](classes=4)
+    layer = nb["ConditionalBatchNorm"]()  # a scale and a shift for each of the 10 classes
     x = tf.random.normal([8, 3, 3, 5], seed=1)
-    labels = tf.constant([0, 1, 2, 3, 0, 1, 2, 3])
+    labels = tf.constant([0, 1, 2, 9, 0, 1, 2, 9])
     layer([x, labels])
-    scale = np.ones((4, 5), "float32")
+    scale = np.ones((10, 5), "float32")
     scale[2] = [1.0, 2.0, 3.0, 4.0, 5.0]
-    shift = np.zeros((4, 5), "float32")
-    shift[3] = -7.0
+    shift = np.zeros((10, 5), "float32")
+    shift[9] = -7.0
     layer.scale.assign(scale)
     layer.shift.assign(shift)
     out = layer([x, labels], training=True).numpy()
@@ -395,7 +482,7 @@ def test_conditional_batch_norm_gives_each_class_its_own_scale_and_shift(nb):
     for i, label in enumerate(labels.numpy()):
         assert np.allclose(out[i], normed[i] * scale[label] + shift[label], atol=1e-4), label
     # A new layer starts as plain batch norm: scale 1, shift 0 for every class.
-    fresh = nb["ConditionalBatchNorm"](classes=4)
+    fresh = nb["ConditionalBatchNorm"]()
     assert np.allclose(fresh([x, labels], training=True).numpy(), normed, atol=1e-4)
 
 
@@ -420,18 +507,27 @@ def test_projection_head_is_linear_plus_the_class_dot_product(nb):
 
 
 def test_conditional_models_take_labels_and_the_label_changes_the_image(nb):
-    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "mixed_bfloat16", tiny_recipe())
-    noise = tf.random.normal([2, NOISE_DIM], seed=3)
+    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "mixed_bfloat16")
+    noise = tf.random.normal([12, NOISE_DIM], seed=3)
     cbn = [layer for layer in generator.layers if isinstance(layer, nb["ConditionalBatchNorm"])]
-    assert len(cbn) == 3 and len(nb["batch_norms"](generator)) == 3
+    assert len(cbn) == 3 and not any(
+        isinstance(layer, tf.keras.layers.Embedding) for layer in generator.layers
+    )
     cbn[-1].shift.assign(tf.random.normal(cbn[-1].shift.shape, seed=4))  # classes now differ
-    horse = generator([noise, tf.constant([7, 7])]).numpy()
-    ship = generator([noise, tf.constant([8, 8])]).numpy()
+    horse = generator([noise[:2], tf.constant([7, 7])]).numpy()
+    ship = generator([noise[:2], tf.constant([8, 8])]).numpy()
     assert horse.shape == (2, 32, 32, 3) and horse.dtype == np.float32 and not np.allclose(horse, ship)
-    discriminator = nb["build_projection_discriminator"](FILTERS, "mixed_bfloat16", tiny_recipe())
-    logits = discriminator([tf.constant(horse), tf.constant([7, 7])])
-    assert logits.shape == (2, 1) and logits.dtype == tf.float32
-    assert discriminator.layers[-1].embedding.shape == (10, 4 * 4 * 4 * FILTERS)
+    # Without labels, image i is drawn as class i mod 10.
+    drawn = nb["draw_with_labels"](generator, noise).numpy()
+    assert np.array_equal(drawn, generator([noise, tf.range(12) % 10], training=False).numpy())
+    assert np.array_equal(drawn[:2], nb["draw_with_labels"](generator, noise[:2], [0, 1]).numpy())
+    discriminator = nb["build_projection_discriminator"](FILTERS, "mixed_bfloat16")
+    logits, class_logits = discriminator([tf.constant(horse), tf.constant([7, 7])])
+    assert logits.shape == (2, 1) and class_logits.shape == (2, 10)
+    assert logits.dtype == class_logits.dtype == tf.float32
+    (head,) = [layer for layer in discriminator.layers if isinstance(layer, nb["ProjectionHead"])]
+    assert head.embedding.shape == (10, 4 * 4 * 4 * FILTERS)
+    class_head(discriminator)  # and the auxiliary classifier's 10 logits, on the same features
 
 
 def test_generate_images_of_a_conditional_generator_is_class_balanced_or_one_class():
@@ -441,77 +537,52 @@ def test_generate_images_of_a_conditional_generator_is_class_balanced_or_one_cla
     value = tf.keras.layers.Lambda(lambda y: tf.cast(y, tf.float32)[:, None, None, None] / 10)(label)
     image = tf.keras.layers.Lambda(lambda v: tf.tile(v, [1, 32, 32, 3]))(value)
     stand_in = tf.keras.Model([noise, label], image)
-    images = tools.generate_images(stand_in, 40, seed=0, batch_size=20)
+    images = reports.generate_images(stand_in, 40, seed=0, batch_size=20)
     labels = np.rint((images[:, 0, 0, 0].astype(float) - 127.5) / 12.75).astype(int)
     assert np.bincount(labels, minlength=10).tolist() == [4] * 10
     for horse in (7, "horse"):
-        horses = tools.generate_images(stand_in, 7, seed=0, label=horse)
+        horses = reports.generate_images(stand_in, 7, seed=0, label=horse)
         assert (np.rint((horses[:, 0, 0, 0].astype(float) - 127.5) / 12.75) == 7).all()
 
 
-def test_walks_move_the_noise_within_a_class_and_the_class_at_fixed_noise(nb):
+def test_the_noise_walk_moves_the_noise_within_a_class(nb):
     tf.keras.utils.set_random_seed(0)
-    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "float32", tiny_recipe())
-    noise_walk, class_walk = tools.walks(generator, 3, "horse", ("automobile", "truck"))
-    assert noise_walk.shape == class_walk.shape == (8, 32, 32, 3) and noise_walk.dtype == np.uint8
+    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "float32")
+    for layer in generator.layers:  # every class its own shift: the classes draw unlike images
+        if isinstance(layer, nb["ConditionalBatchNorm"]):
+            layer.shift.assign(tf.random.normal(layer.shift.shape, seed=2))
+    walk = reports.noise_walk(generator, 3, "horse")
+    assert walk.shape == (8, 32, 32, 3) and walk.dtype == np.uint8
     ends = np.random.default_rng(3).standard_normal((2, NOISE_DIM)).astype("float32")
-    first_car = nb["to_uint8"](nb["draw"](generator, ends[:1], [1]))
-    assert np.array_equal(class_walk[0], first_car[0]) and np.array_equal(
-        noise_walk[0], nb["to_uint8"](nb["draw"](generator, ends[:1], [7]))[0]
-    )
+    horses = nb["to_uint8"](nb["draw_with_labels"](generator, ends, [7, 7]))
+    assert np.array_equal(walk[0], horses[0]) and np.array_equal(walk[-1], horses[1])
+    cars = nb["to_uint8"](nb["draw_with_labels"](generator, ends, [1, 1]))
+    assert not np.array_equal(walk[0], cars[0]) and not np.array_equal(walk[-1], cars[1])
+    assert len({image.tobytes() for image in walk}) == 8  # it moves at every step
 
 
 def test_search_decision_needs_the_gap_to_beat_both_seed_spreads():
-    def result(g, ema, epochs=10):
-        return {"epochs": epochs, "generator": {"classifier_fid": g}, "ema": {"classifier_fid": ema}}
+    def row(name, seed, g, ema, epochs=10):
+        return search_row(
+            name, seed, {"generator": {"classifier_fid": g}, "ema": {"classifier_fid": ema}}, epochs
+        )
 
-    s = "noise 100, width 64, batch 128, 50000 images, mixed_bfloat16"
-    results = {
-        f"baseline|42|10|{s}": result(25.0, 20.0),  # every recipe is judged by its average: 20 and 22
-        f"baseline|43|10|{s}": result(27.0, 22.0),
-        f"conditional|42|10|{s}": result(30.0, 16.0),  # conditional+ema: 16 and 18.5
-        f"conditional|43|10|{s}": result(30.0, 18.5),
-        f"conditional|44|3|{s}": result(1.0, 1.0, epochs=3),  # another length of run: not counted
-    }
-    summary = tools.seed_summary(results, "conditional+ema", 10)
+    results = [
+        row("baseline", 42, 25.0, 20.0),  # every recipe is judged by its average: 20 and 22
+        row("baseline", 43, 27.0, 22.0),
+        row("conditional", 42, 30.0, 16.0),  # conditional+ema: 16 and 18.5
+        row("conditional", 43, 30.0, 18.5),
+        row("conditional", 44, 1.0, 1.0, epochs=3),  # another length of run: not counted
+    ]
+    summary = search.seed_summary(results, "conditional+ema", 10)
     assert summary == {"seeds": 2, "mean": 17.25, "spread": 2.5}
-    line = tools.search_decision(results, "conditional+ema", 10)
+    line = search.search_decision(results, "conditional+ema", 10)
     assert (
         "17.25 (spread 2.50)" in line
         and "21.00 (spread 2.00)" in line
         and line.endswith("gap 3.75, confirmed.")
     )
-    results[f"conditional|43|10|{s}"] = result(30.0, 21.0)  # spread 5 > gap 2.5
-    assert tools.search_decision(results, "conditional+ema", 10).endswith("not confirmed.")
-    del results[f"baseline|43|10|{s}"]
-    assert "needs two seeds" in tools.search_decision(results, "conditional+ema", 10)
-
-
-def test_blended_classes_match_hard_labels_at_the_ends_and_mix_in_between(nb):
-    tf.keras.utils.set_random_seed(0)
-    generator = nb["build_conditional_generator"](NOISE_DIM, FILTERS, "float32", tiny_recipe())
-    for layer in generator.layers:  # give every class its own scale and shift
-        if isinstance(layer, nb["ConditionalBatchNorm"]):
-            layer.scale.assign(tf.random.uniform(layer.scale.shape, 0.5, 1.5, seed=1))
-            layer.shift.assign(tf.random.normal(layer.shift.shape, seed=2))
-    nb["refresh_batch_norm"](generator, 0, count=100)  # moving statistics of a real batch
-    noise = np.random.default_rng(1).standard_normal((3, NOISE_DIM)).astype("float32")
-    one_hot = np.eye(10, dtype="float32")[[1, 9, 4]]
-    blended = tools.draw_blended(generator, noise, one_hot).numpy()
-    assert np.allclose(blended, nb["draw"](generator, noise, np.array([1, 9, 4])).numpy(), atol=1e-5)
-    half = tools.draw_blended(generator, noise[:1], 0.5 * one_hot[:1] + 0.5 * one_hot[1:2]).numpy()
-    ends = blended[:2]
-    assert not np.allclose(half[0], ends[0], atol=1e-3) and not np.allclose(half[0], ends[1], atol=1e-3)
-    # In one conditional batch norm a blend is exactly the blend of the two classes' scales and shifts.
-    layer = nb["ConditionalBatchNorm"](classes=10)
-    x = tf.random.normal([2, 6], seed=3)
-    layer([x, tf.constant([0, 0])])
-    layer.scale.assign(tf.random.uniform([10, 6], seed=4))
-    layer.shift.assign(tf.random.uniform([10, 6], seed=5))
-    normed = layer.norm(x, training=False).numpy()
-    weights = np.zeros((2, 10), "float32")
-    weights[:, 1], weights[:, 9] = 0.25, 0.75
-    out = layer([x, tf.constant(weights)], training=False).numpy()
-    scale = 0.25 * layer.scale.numpy()[1] + 0.75 * layer.scale.numpy()[9]
-    shift = 0.25 * layer.shift.numpy()[1] + 0.75 * layer.shift.numpy()[9]
-    assert np.allclose(out, normed * scale + shift, atol=1e-5)
+    results[3] = row("conditional", 43, 30.0, 21.0)  # spread 5 > gap 2.5
+    assert search.search_decision(results, "conditional+ema", 10).endswith("not confirmed.")
+    del results[1]  # the baseline at seed 43
+    assert "needs two seeds" in search.search_decision(results, "conditional+ema", 10)

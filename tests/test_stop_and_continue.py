@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_recipe, tiny_run
 
-import dcgan_tools as tools
+import dcgan_reports as reports
 import dcgan_utils as utils
 
 
@@ -48,11 +48,11 @@ def stopping_step(real_step, at_call: int):
 def test_a_stop_mid_epoch_puts_the_kernel_back_at_the_saved_epoch(nb, tmp_path, capsys):
     run = tiny_run(nb, tmp_path, "every", opened=True, checkpoint_every=1)
     dataset = nb["make_dataset"](images(), 8, seed=0)  # 4 steps an epoch
-    compiled = run.train_step
-    nb["train"](run, dataset, 2)
-    run.train_step = stopping_step(compiled, 3)  # epoch 3: two steps train, the third is stopped
+    compiled = nb["make_train_step"](run)
+    nb["train"](run, compiled, dataset, 2)
+    stopping = stopping_step(compiled, 3)  # epoch 3: two steps train, the third is stopped
     with pytest.raises(KeyboardInterrupt):
-        nb["train"](run, dataset, 4)
+        nb["train"](run, stopping, dataset, 4)
     assert "Stopped after epoch 2" in capsys.readouterr().out
     live = values(utils.checkpoint_variables(run.manager.checkpoint))
     saved = checkpointed_state(nb, run)
@@ -66,8 +66,7 @@ def test_a_stop_mid_epoch_puts_the_kernel_back_at_the_saved_epoch(nb, tmp_path, 
         seen.setdefault("generator", values(run.generator.weights))
         return compiled(batch, noise_std)
 
-    run.train_step = recording_step
-    nb["train"](run, dataset, 3)
+    nb["train"](run, recording_step, dataset, 3)
     fresh_generator = tiny_run(nb, tmp_path, "other", seed=99).generator
     checkpoint = tf.train.Checkpoint(generator=fresh_generator, epoch=tf.Variable(0, dtype=tf.int64))
     checkpoint.restore(str(run.paths["checkpoints"] / "ckpt-2")).expect_partial()
@@ -80,7 +79,7 @@ def test_a_full_disk_in_the_grid_loses_no_finished_epoch_and_names_the_file(
     nb, tmp_path, monkeypatch, capsys
 ):
     run = tiny_run(nb, tmp_path, "disk", opened=True)  # a checkpoint only every 5 epochs
-    dataset = nb["make_dataset"](images(), 8, seed=0)
+    train_step, dataset = nb["make_train_step"](run), nb["make_dataset"](images(), 8, seed=0)
     real_write = utils.atomic_write_bytes
 
     def full_disk_for_the_second_grid(path, data):
@@ -92,13 +91,13 @@ def test_a_full_disk_in_the_grid_loses_no_finished_epoch_and_names_the_file(
 
     monkeypatch.setattr(utils, "atomic_write_bytes", full_disk_for_the_second_grid)
     with pytest.raises(OSError, match="epoch_0002.png"):
-        nb["train"](run, dataset, 3)
+        nb["train"](run, train_step, dataset, 3)
     assert "Saved: epochs 1-2" in capsys.readouterr().out
     assert utils.checkpoint_epoch(run.paths["checkpoints"]) == 2  # saved from the state kept in memory
     assert [row["epoch"] for row in utils.load_history(run.paths["history"])] == [1, 2]
     assert not list(run.paths["samples"].glob(".*.tmp"))
     monkeypatch.setattr(utils, "atomic_write_bytes", real_write)  # space again: the next run draws it
-    nb["train"](run, dataset, 3)
+    nb["train"](run, train_step, dataset, 3)
     assert sorted(p.name for p in run.paths["samples"].glob("epoch_*.png")) == [
         f"epoch_{e:04d}.png" for e in (1, 2, 3)
     ]
@@ -118,13 +117,14 @@ def test_training_longer_never_brings_the_noise_back(nb, tmp_path, monkeypatch):
     used = []
     real_epoch = nb["train_one_epoch"]
 
-    def recording(run, dataset, noise_std, epoch, epochs):
+    def recording(train_step, dataset, noise_std, epoch, epochs):
         used.append(noise_std)
-        return real_epoch(run, dataset, noise_std, epoch, epochs)
+        return real_epoch(train_step, dataset, noise_std, epoch, epochs)
 
     monkeypatch.setitem(nb, "train_one_epoch", recording)
-    nb["train"](run, dataset, 3)
-    nb["train"](run, dataset, 6)  # continued, as after raising EPOCHS
+    train_step = nb["make_train_step"](run)
+    nb["train"](run, train_step, dataset, 3)
+    nb["train"](run, train_step, dataset, 6)  # continued, as after raising EPOCHS
     assert used == pytest.approx([0.1, 0.075, 0.05, 0.025, 0.0, 0.0])
 
 
@@ -140,11 +140,11 @@ def test_a_run_saved_without_a_fade_length_resumes_with_50_and_refuses_another(t
 
 def test_finished_means_the_checkpoints_epoch_not_the_history_length(nb, tmp_path):
     run = tiny_run(nb, tmp_path, "ahead", opened=True, checkpoint_every=2)
-    nb["train"](run, nb["make_dataset"](images(16), 8, seed=0), 2)
+    nb["train"](run, nb["make_train_step"](run), nb["make_dataset"](images(16), 8, seed=0), 2)
     history = utils.load_history(run.paths["history"])
     utils.save_history(run.paths["history"], [*history, {**history[-1], "epoch": 3}])  # died before ckpt-3
-    assert tools.trained_runs(tmp_path, ["ahead"], 3) == {}
-    assert list(tools.trained_runs(tmp_path, ["ahead"], 2)) == ["ahead"]
+    assert reports.trained_runs(tmp_path, ["ahead"], 3) == {}
+    assert list(reports.trained_runs(tmp_path, ["ahead"], 2)) == ["ahead"]
     assert utils.checkpoint_epoch(tmp_path / "training_checkpoints" / "absent") == 0
 
 

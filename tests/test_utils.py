@@ -251,3 +251,22 @@ def test_check_parameters_names_the_first_wrong_one():
     ]:
         with pytest.raises(utils.ParameterError, match=message):
             utils.check_parameters({**defaults, **change})
+
+
+def test_history_lines_show_the_last_epochs_as_the_progress_bar_left_them():
+    history = [
+        {"epoch": e, "gen_loss": 1.0 + e, "disc_loss": 0.5, "real_acc": 0.75, "fake_acc": 0.8}
+        | {"seconds": 262.0, "images_per_sec": 190.8}
+        for e in range(1, 8)
+    ]
+    lines = utils.history_lines(history, 390, 50).splitlines()
+    # Epoch 3 of 50: 390 steps in 262 s (04:22, 1.49 steps a second), its mean metrics and speed, and
+    # the 47 epochs still to come at that pace: 47 x 262 s = 205 min, 3:25.
+    assert lines[0] == (
+        "epoch 3/50: 100%|██████████| 390/390 [04:22<00:00,  1.49it/s, "
+        "G 4.000 D 0.500 real 0.75 fake 0.80 191 img/s, run left 3:25]"
+    )
+    assert [line.split(":")[0] for line in lines] == [f"epoch {e}/50" for e in range(3, 8)]  # the last 5
+    assert lines[-1].startswith("epoch 7/50: ") and "G 8.000 " in lines[-1] and lines[-1].endswith("3:08]")
+    assert utils.history_lines(history, 390, 50, last=2).splitlines() == lines[-2:]
+    assert utils.history_lines([], 390, 50) == ""
