@@ -4,7 +4,7 @@
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -49,8 +49,7 @@ def show_images(images: np.ndarray, titles=None, columns: int = 8) -> None:
 
 
 def make_dataset(elements, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Shuffled, batched, prefetched training data: an array of images, or a tuple of arrays with
-    one row per image."""
+    """Shuffled, batched training data: an array of images, or a tuple of arrays (a row per image)."""
     count = len(tf.nest.flatten(elements)[0])  # images
     utils.check_batch_fits(batch_size, count)
     dataset = tf.data.Dataset.from_tensor_slices(elements)
@@ -164,9 +163,11 @@ class GANRun:
     def sample(self, noise) -> tf.Tensor:
         return self.sampler(noise, training=False)
 
-    def checkpoint_parts(self) -> dict:  # what the checkpoint saves besides the epoch
-        names = ["generator", "discriminator", "generator_optimizer", "discriminator_optimizer", "noise_rng"]
-        return {name: getattr(self, name) for name in names}
+    def checkpoint_parts(self) -> dict:  # every model, optimizer and random generator of the run
+        kept = (keras.Model, keras.optimizers.Optimizer, tf.random.Generator)
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), kept)
+        }
 
     def end_epoch(self, epoch: int) -> None:
         pass
@@ -488,16 +489,10 @@ class ConditionalGANRun(GANRun):
     def sample(self, noise) -> tf.Tensor:
         return draw_with_labels(self.ema_generator, noise)  # seed i as class i mod 10
 
-    def checkpoint_parts(self) -> dict:
-        return {**super().checkpoint_parts(), "ema_generator": self.ema_generator}
-
     def end_epoch(self, epoch: int) -> None:
         refresh_batch_norm(self.ema_generator, self.settings["seed"])
-        images = to_uint8(
-            draw_with_labels(
-                self.ema_generator, np.tile(self.seeds[:10], (10, 1)), np.repeat(np.arange(10), 10)
-            )
-        )
+        noise, labels = np.tile(self.seeds[:10], (10, 1)), np.repeat(np.arange(10), 10)  # row c: class c
+        images = to_uint8(draw_with_labels(self.ema_generator, noise, labels))
         predicted = None if self.class_judge is None else self.class_judge(images)  # "horse 7/10"
         path = self.paths["samples"] / "classes" / f"epoch_{epoch:04d}.png"
         save_grid(images, 10, f"epoch {epoch}, one class per row", path, utils.class_row_names(predicted, 10))
@@ -512,20 +507,15 @@ def build_conditional_run(recipe: dict, paths: dict, settings: dict) -> Conditio
     average = build_conditional_generator(noise_dim, width, precision)
     average.set_weights(generator.get_weights())
     optimizers = make_optimizers(recipe, precision, generator, discriminator)
-    noise_rng = tf.random.Generator.from_seed(settings["train_seed"])
-    return ConditionalGANRun(
-        generator, discriminator, *optimizers, noise_rng, recipe, paths, settings, ema_generator=average
-    )
+    parts = generator, discriminator, *optimizers, tf.random.Generator.from_seed(settings["train_seed"])
+    return ConditionalGANRun(*parts, recipe, paths, settings, ema_generator=average)
 
 
 def make_conditional_train_step(run: ConditionalGANRun):
     """A compiled `train_step((images, labels), instance_noise) -> [G loss, D loss, real acc, fake acc]`."""
     generator, discriminator, rng, recipe = run.generator, run.discriminator, run.noise_rng, run.recipe
-    gen_optimizer, disc_optimizer, ac = (
-        run.generator_optimizer,
-        run.discriminator_optimizer,
-        recipe["ac_weight"],
-    )
+    gen_optimizer, disc_optimizer = run.generator_optimizer, run.discriminator_optimizer
+    ac = recipe["ac_weight"]  # the class term's weight
 
     def augment(images):  # what D sees: DiffAugment's transforms when the recipe asks for them
         return diff_augment(images, rng) if recipe["diffaugment"] else images
