@@ -395,6 +395,12 @@ def classifier_outputs(
 
 
 # ------------------------------------------------------------ the yardstick ----
+def per_class_minimum(yardstick) -> int:
+    """The fewest images a class for a per-class FID: the feature size + 2, below which the
+    covariance is singular."""
+    return yardstick.reference_features.shape[1] + 2
+
+
 @dataclass
 class Yardstick:
     """The classifier with the features of the images generated sets are measured against (the
@@ -475,7 +481,7 @@ class Yardstick:
         """classifier-FID of `images_of_class(c)` (uint8 images) against the reference images of
         class c, for each of the 10 classes; refused (ValueError) with fewer images than the
         feature size + 2, whose covariance would be singular."""
-        fids, needed = [], self.reference_features.shape[1] + 2
+        fids, needed = [], per_class_minimum(self)
         for label in range(10):
             images, reference = (
                 images_of_class(label),

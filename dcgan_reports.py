@@ -199,7 +199,7 @@ def per_class_fids(samplers: dict, yardstick, test_set: tuple, count: int, seed:
     """Per class c, the classifier-FID of `count` images each conditional sampler draws as class c
     (seeded seed + c), and of `count` real test images of class c, against the training images of
     class c; {} when `count` images a class are too few for a covariance (the feature size + 2)."""
-    if count < yardstick.reference_features.shape[1] + 2:
+    if count < evaluation.per_class_minimum(yardstick):
         return {}
     test_images, test_labels = test_set
     fids = {

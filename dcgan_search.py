@@ -143,7 +143,7 @@ def measure_sampler(generator, count: int, seed: int, yardstick) -> dict:
     asked = np.arange(count) % 10
     result, agreement = yardstick.measure(images, asked)
     result.update(label_agreement=agreement["overall"], class_agreement=agreement["per_class"])
-    if count // 10 >= yardstick.reference_features.shape[1] + 2:
+    if count // 10 >= evaluation.per_class_minimum(yardstick):
         result["per_class_fid"] = float(np.mean(yardstick.per_class_fids(lambda c: images[asked == c])))
     return result
 
