@@ -48,13 +48,28 @@ def show_images(images: np.ndarray, titles=None, columns: int = 8) -> None:
     plt.close(fig)
 
 
-def make_dataset(elements, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Shuffled, batched training data: an array of images, or a tuple of arrays (a row per image)."""
-    count = len(tf.nest.flatten(elements)[0])  # images
-    utils.check_batch_fits(batch_size, count)
-    dataset = tf.data.Dataset.from_tensor_slices(elements)
-    dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)  # a new order each epoch
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+@dataclass
+class TrainingData:
+    """The training set (images, or a tuple of arrays with a row per image) and its batch size."""
+
+    elements: object
+    batch_size: int
+
+    def __post_init__(self):
+        self.count = len(tf.nest.flatten(self.elements)[0])  # images
+        utils.check_batch_fits(self.batch_size, self.count)
+        self.steps = self.count // self.batch_size  # batches per epoch: the last partial one is dropped
+        self.tensors = tf.nest.map_structure(tf.constant, self.elements)  # one copy, gathered by batch
+
+    def batches(self, seed: int, epoch: int) -> tf.data.Dataset:
+        """Epoch `epoch`'s shuffled batches; the order depends on (seed, epoch) and nothing else."""
+        order = np.random.default_rng([seed, epoch]).permutation(self.count)
+        rows = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size, drop_remainder=True)
+
+        def take(batch_rows):  # each array's rows of this batch
+            return tf.nest.map_structure(lambda array: tf.gather(array, batch_rows), self.tensors)
+
+        return rows.map(take).prefetch(tf.data.AUTOTUNE)
 
 
 def build_generator(noise_dim: int, base_filters: int, precision: str) -> keras.Model:
@@ -286,28 +301,14 @@ def save_checkpoint(run: GANRun) -> None:
     run.manager.save(checkpoint_number=run.epoch)
 
 
-def train_one_epoch(train_step, dataset: tf.data.Dataset, noise_std: float, epoch: int, epochs: int) -> dict:
+def train_one_epoch(train_step, batches: tf.data.Dataset, noise_std: float, epoch: int, epochs: int) -> dict:
     """Train one epoch; returns its mean metrics, duration and speed."""
-    steps, instance_noise = int(dataset.cardinality()), tf.constant(noise_std, tf.float32)
-    sums, images, start = np.zeros(4), 0, time.perf_counter()
-    bar = tqdm(dataset, total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, mininterval=10)
-    for step, batch in enumerate(bar, start=1):
-        metrics = train_step(batch, instance_noise).numpy()
-        utils.check_finite(metrics, epoch, step)
-        sums, images = sums + metrics, images + len(tf.nest.flatten(batch)[0])
-        if step % 10 == 0 or step == steps:
-            seconds = time.perf_counter() - start
-            left = utils.time_left(seconds, step, steps, epoch, epochs)
-            bar.set_postfix_str(utils.progress_text(sums / step, images / seconds, left), refresh=False)
-    seconds = time.perf_counter() - start
-    means = dict(zip(utils.METRIC_NAMES, (sums / steps).tolist(), strict=True))
-    utils.report_divergence(means, epoch)
-    return {
-        "epoch": epoch,
-        **means,
-        "seconds": round(seconds, 2),
-        "images_per_sec": round(images / seconds, 1),
-    }
+    instance_noise, steps = tf.constant(noise_std, tf.float32), int(batches.cardinality())
+    bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, mininterval=10)
+    meter = utils.EpochMeter(bar, epoch, epochs)  # sums on the device; checks and shows every 25 steps
+    for batch in bar:
+        meter.add(train_step(batch, instance_noise), batch)
+    return {"epoch": epoch, **meter.result()}
 
 
 def instance_noise_at(recipe: dict, epoch: int) -> float:
@@ -332,7 +333,7 @@ def draw_epoch(run: GANRun, epoch: int) -> Path:
     return grid
 
 
-def train(run: GANRun, train_step, dataset: tf.data.Dataset, epochs: int) -> list[dict]:
+def train(run: GANRun, train_step, data: TrainingData, epochs: int) -> list[dict]:
     """Train from the epoch after the checkpoint's up to `epochs`; returns the whole history."""
     if run.epoch and not (run.paths["samples"] / f"epoch_{run.epoch:04d}.png").exists():
         draw_epoch(run, run.epoch)  # its pictures failed last time (a full disk): drawn now
@@ -340,14 +341,15 @@ def train(run: GANRun, train_step, dataset: tf.data.Dataset, epochs: int) -> lis
         print(
             f"Already trained to epoch {run.epoch} (EPOCHS = {epochs}): nothing to train. From its history:"
         )
-        print(utils.history_lines(run.history, int(dataset.cardinality()), run.epoch))
+        print(utils.history_lines(run.history, data.steps, run.epoch))
         return run.history
     latest_grid = DisplayHandle()  # one output, replaced by each epoch's grid
     latest_grid.display(Markdown("*the latest grid shows here*"))
     with utils.saved_on_stop(run, save_checkpoint) as guard:
         for epoch in range(run.epoch + 1, epochs + 1):
             noise_std = instance_noise_at(run.recipe, epoch)
-            run.history.append(train_one_epoch(train_step, dataset, noise_std, epoch, epochs))
+            batches = data.batches(run.settings["train_seed"], epoch)  # this epoch's order
+            run.history.append(train_one_epoch(train_step, batches, noise_std, epoch, epochs))
             end_of_epoch(run, epoch, epochs)
             guard.finished(epoch)  # saved, or kept in memory until the next checkpoint
             latest_grid.update(Image(filename=draw_epoch(run, epoch)))

@@ -112,11 +112,13 @@ def short_run(recipe: dict, seed: int, setup: SearchSetup, settings: dict, yards
     run_settings = {**settings, "seed": seed, "train_seed": seed}
     run = lesson.build_conditional_run({**recipe, "ema_decay": 0.999}, {}, run_settings)
     train_step = lesson.make_conditional_train_step(run)
-    dataset = lesson.make_dataset((setup.images, setup.labels), setup.batch_size, seed)
+    data = lesson.TrainingData((setup.images, setup.labels), setup.batch_size)
     rows = []
     for epoch in range(1, setup.epochs + 1):
         noise_std = lesson.instance_noise_at(recipe, epoch)
-        rows.append(lesson.train_one_epoch(train_step, dataset, noise_std, epoch, setup.epochs))
+        rows.append(
+            lesson.train_one_epoch(train_step, data.batches(seed, epoch), noise_std, epoch, setup.epochs)
+        )
     lesson.refresh_batch_norm(run.ema_generator, seed)
     return {
         "epochs": setup.epochs,

@@ -19,6 +19,7 @@ import pickle
 import re
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -695,6 +696,51 @@ def check_finite(metrics: np.ndarray, epoch: int, step: int) -> None:
             f"non-finite loss at epoch {epoch}, step {step}: gen_loss={metrics[0]}, disc_loss={metrics[1]}. "
             "Training stopped; the latest checkpoint holds the last good epoch."
         )
+
+
+class EpochMeter:
+    """An epoch's running metric sums, kept where the train step runs. The host reads them every
+    `every` steps and at the epoch's end, not after each step, so a GPU never waits for it: then
+    the progress bar shows the running means, and a step whose metrics were not finite stops
+    training (FloatingPointError naming that step) before anything is checkpointed."""
+
+    def __init__(self, bar, epoch: int, epochs: int, every: int = 25):
+        import tensorflow as tf
+
+        self.tf, self.bar, self.epoch, self.epochs, self.every = tf, bar, epoch, epochs, every
+        self.steps, self.images, self.start = 0, 0, time.perf_counter()
+        self.sums = tf.zeros(len(METRIC_NAMES))
+        self.first_bad = tf.constant(0)  # the first step whose metrics were not finite (0: none yet)
+        self.bad_metrics = tf.zeros(len(METRIC_NAMES))  # and its metrics
+
+    def add(self, metrics, batch) -> None:
+        """One step's metrics (a device tensor; not read here) and its batch."""
+        tf = self.tf
+        self.steps += 1
+        self.images += tf.nest.flatten(batch)[0].shape[0]
+        self.sums += metrics
+        newly_bad = (self.first_bad == 0) & ~tf.reduce_all(tf.math.is_finite(metrics))
+        self.first_bad = tf.where(newly_bad, self.steps, self.first_bad)
+        self.bad_metrics = tf.where(newly_bad, metrics, self.bad_metrics)
+        if self.steps % self.every == 0 or self.steps == self.bar.total:  # the last one before the bar closes
+            self.read()
+
+    def read(self) -> np.ndarray:
+        """The running means, shown on the bar; stops on a non-finite step."""
+        first_bad = int(self.first_bad)  # the one wait for the device, every `every` steps
+        if first_bad:
+            check_finite(self.bad_metrics.numpy(), self.epoch, first_bad)
+        means, seconds = self.sums.numpy() / self.steps, time.perf_counter() - self.start
+        left = time_left(seconds, self.steps, int(self.bar.total), self.epoch, self.epochs)
+        self.bar.set_postfix_str(progress_text(means, self.images / seconds, left), refresh=False)
+        return means
+
+    def result(self) -> dict:
+        """The epoch's mean metrics, its seconds and images per second (after a last read)."""
+        means = dict(zip(METRIC_NAMES, self.read().tolist(), strict=True))
+        seconds = time.perf_counter() - self.start
+        report_divergence(means, self.epoch)
+        return {**means, "seconds": round(seconds, 2), "images_per_sec": round(self.images / seconds, 1)}
 
 
 def report_divergence(means: dict, epoch: int) -> None:

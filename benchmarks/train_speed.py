@@ -129,11 +129,11 @@ def time_epoch_loop(nb, train_step, batch: int, steps: int, repeats: int, condit
     pixels = np.random.default_rng(0).integers(0, 256, (steps * batch, 32, 32, 3), dtype=np.uint8)
     images = nb["scale_images"](pixels)
     elements = (images, (np.arange(steps * batch) % 10).astype("int32")) if conditional else images
-    dataset = nb["make_dataset"](elements, batch, 0)
+    data = nb["TrainingData"](elements, batch)
     best = 0.0
     for _ in range(repeats):
         with redirect_stdout(io.StringIO()):  # the progress bar, drawn but not shown
-            row = nb["train_one_epoch"](train_step, dataset, 0.0, 1, 1)
+            row = nb["train_one_epoch"](train_step, data.batches(0, 1), 0.0, 1, 1)
         best = max(best, row["images_per_sec"])
     return best
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -36,21 +37,42 @@ def test_scaling_round_trip(nb):
 
 def test_dataset_batches_and_range(nb):
     images = nb["scale_images"](np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8))
-    batches = list(nb["make_dataset"](images, 16, seed=1))
-    assert len(batches) == 3  # the remainder of 2 is dropped: every batch has the same shape
+    data = nb["TrainingData"](images, 16)
+    batches = list(data.batches(seed=1, epoch=1))
+    assert len(batches) == data.steps == 3  # the remainder of 2 is dropped: every batch has one shape
     assert all(b.shape == (16, 32, 32, 3) for b in batches)
     assert min(float(tf.reduce_min(b)) for b in batches) >= -1.0
     with pytest.raises(utils.ParameterError):
-        nb["make_dataset"](images, 51, seed=1)
+        nb["TrainingData"](images, 51)
     # Step 7's (images, labels), shuffled together: each image keeps its own label.
     indices = np.arange(50)
-    pairs = list(nb["make_dataset"]((images, indices), 16, seed=1))
+    pairs = list(nb["TrainingData"]((images, indices), 16).batches(seed=1, epoch=1))
     assert len(pairs) == 3 and all(b.shape == (16, 32, 32, 3) and i.shape == (16,) for b, i in pairs)
     for batch, index in pairs:
         assert np.array_equal(batch.numpy(), images[index.numpy()])
     assert pairs[0][1].numpy().tolist() != list(range(16))  # shuffled
     with pytest.raises(utils.ParameterError):
-        nb["make_dataset"]((images, indices), 51, seed=1)
+        nb["TrainingData"]((images, indices), 51)
+
+
+def epoch_order(data, seed: int, epoch: int) -> list[int]:
+    return [int(i) for _, labels in data.batches(seed, epoch) for i in labels.numpy()]
+
+
+def test_an_epochs_order_depends_on_the_seed_and_the_epoch_alone(nb):
+    """Issue 26: the order of epoch e is the same in a new object, after other epochs were read, and
+    after the global seeds changed (as build_gan_run does), so a resumed run sees what an unbroken one
+    would; other epochs and other seeds give other orders, each a permutation of the images."""
+    images = np.zeros((64, 32, 32, 3), "float32")
+    data = nb["TrainingData"]((images, np.arange(64)), 8)
+    third = epoch_order(data, 7, 3)
+    assert sorted(third) == list(range(64))
+    for epoch in (1, 2, 3):
+        epoch_order(data, 7, epoch)  # an unbroken run reads epochs 1 and 2 first
+    keras.utils.set_random_seed(123)
+    assert epoch_order(nb["TrainingData"]((images, np.arange(64)), 8), 7, 3) == third
+    assert epoch_order(data, 7, 3) == third
+    assert epoch_order(data, 7, 4) != third and epoch_order(data, 8, 3) != third
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
@@ -243,17 +265,33 @@ def test_checkpoint_restores_everything_in_a_new_process(nb, tmp_path):
     assert moments and all(np.abs(v.numpy()).sum() > 0 for v in moments)  # really trained state
 
 
-def test_train_stops_at_once_on_a_non_finite_loss(nb, tmp_path):
+@pytest.mark.parametrize("bad_steps, stopped_after", [((2, 30), 25), ((30,), 50), ((59,), 60)])
+def test_train_stops_at_the_next_read_naming_the_first_non_finite_step(nb, bad_steps, stopped_after):
+    """Issue 26: the host reads the device's sums every 25 steps and at the epoch's end, and stops
+    there, naming the first step whose metrics were not finite and its losses."""
     calls = []
 
     def exploding_step(images, noise_std):
         calls.append(1)
-        return tf.constant([np.nan if len(calls) == 2 else 1.0, 1.0, 0.5, 0.5])
+        return tf.constant([np.inf if len(calls) in bad_steps else 1.0, float(len(calls)), 0.5, 0.5])
 
-    dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([6, 32, 32, 3])).batch(2)
-    with pytest.raises(FloatingPointError, match="epoch 3, step 2"):
+    dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([120, 32, 32, 3])).batch(2)  # 60 steps
+    first = bad_steps[0]
+    with pytest.raises(
+        FloatingPointError, match=rf"epoch 3, step {first}: gen_loss=inf, disc_loss={first}\.0"
+    ):
         nb["train_one_epoch"](exploding_step, dataset, 0.0, 3, 5)
-    assert len(calls) == 2
+    assert len(calls) == stopped_after
+
+
+def test_the_epoch_means_are_the_steps_means(nb):
+    values = np.random.default_rng(0).uniform(0, 2, (30, 4)).astype("float32")
+    steps = iter(values)
+    dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([90, 32, 32, 3])).batch(3)  # 30 steps
+    row = nb["train_one_epoch"](lambda images, noise_std: tf.constant(next(steps)), dataset, 0.0, 1, 1)
+    means = [row[name] for name in utils.METRIC_NAMES]
+    assert means == pytest.approx(values.mean(axis=0), rel=1e-6)
+    assert row["epoch"] == 1 and row["images_per_sec"] > 0
 
 
 def test_run_config_is_json(tmp_path):

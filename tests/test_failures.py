@@ -70,7 +70,7 @@ def small_run(nb, tmp_path):
     """A tiny opened run (noise 16, width 8, checkpoints every 5 epochs) and 4 batches of 8 images."""
     run = tiny_run(nb, tmp_path, "stop", opened=True)
     images = np.random.default_rng(0).uniform(-1, 1, (32, 32, 32, 3)).astype("float32")
-    return run, nb["make_dataset"](images, 8, seed=0)
+    return run, nb["TrainingData"](images, 8)
 
 
 def restored_epoch(nb, run):
@@ -379,7 +379,7 @@ def test_exploding_but_finite_losses_are_reported_and_training_goes_on(nb, capsy
         return tf.constant([1e17, 3e16, 0.5, 0.5])
 
     images = np.zeros((8, 32, 32, 3), "float32")
-    row = nb["train_one_epoch"](exploding_step, nb["make_dataset"](images, 4, 0), 0.0, 7, 9)
+    row = nb["train_one_epoch"](exploding_step, nb["TrainingData"](images, 4).batches(0, 1), 0.0, 7, 9)
     assert row["gen_loss"] == pytest.approx(1e17)
     assert "epoch 7: the losses diverged (G 1e+17, D 3e+16); training goes on" in capsys.readouterr().out
 

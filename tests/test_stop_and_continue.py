@@ -47,7 +47,7 @@ def stopping_step(real_step, at_call: int):
 
 def test_a_stop_mid_epoch_puts_the_kernel_back_at_the_saved_epoch(nb, tmp_path, capsys):
     run = tiny_run(nb, tmp_path, "every", opened=True, checkpoint_every=1)
-    dataset = nb["make_dataset"](images(), 8, seed=0)  # 4 steps an epoch
+    dataset = nb["TrainingData"](images(), 8)  # 4 steps an epoch
     compiled = nb["make_train_step"](run)
     nb["train"](run, compiled, dataset, 2)
     stopping = stopping_step(compiled, 3)  # epoch 3: two steps train, the third is stopped
@@ -79,7 +79,7 @@ def test_a_full_disk_in_the_grid_loses_no_finished_epoch_and_names_the_file(
     nb, tmp_path, monkeypatch, capsys
 ):
     run = tiny_run(nb, tmp_path, "disk", opened=True)  # a checkpoint only every 5 epochs
-    train_step, dataset = nb["make_train_step"](run), nb["make_dataset"](images(), 8, seed=0)
+    train_step, dataset = nb["make_train_step"](run), nb["TrainingData"](images(), 8)
     real_write = utils.atomic_write_bytes
 
     def full_disk_for_the_second_grid(path, data):
@@ -113,7 +113,7 @@ def test_the_instance_noise_fades_over_its_own_length(nb):
 
 def test_training_longer_never_brings_the_noise_back(nb, tmp_path, monkeypatch):
     run = tiny_run(nb, tmp_path, "fade", opened=True, recipe=tiny_recipe(noise_fade_epochs=4))
-    dataset = nb["make_dataset"](images(16), 8, seed=0)
+    dataset = nb["TrainingData"](images(16), 8)
     used = []
     real_epoch = nb["train_one_epoch"]
 
@@ -140,7 +140,7 @@ def test_a_run_saved_without_a_fade_length_resumes_with_50_and_refuses_another(t
 
 def test_finished_means_the_checkpoints_epoch_not_the_history_length(nb, tmp_path):
     run = tiny_run(nb, tmp_path, "ahead", opened=True, checkpoint_every=2)
-    nb["train"](run, nb["make_train_step"](run), nb["make_dataset"](images(16), 8, seed=0), 2)
+    nb["train"](run, nb["make_train_step"](run), nb["TrainingData"](images(16), 8), 2)
     history = utils.load_history(run.paths["history"])
     utils.save_history(run.paths["history"], [*history, {**history[-1], "epoch": 3}])  # died before ckpt-3
     assert reports.trained_runs(tmp_path, ["ahead"], 3) == {}
