@@ -85,6 +85,14 @@ def trained_runs(output_dir: str | Path, names: list[str], epochs: int) -> dict[
     return {name: utils.make_run_paths(output_dir, name) for name in finished}
 
 
+def run_labels(runs: dict[str, dict]) -> dict[str, str]:
+    """Each run's label in the comparison, "<run>, epoch N", with N the epoch of the checkpoint that
+    load_run_generator restores (its latest), whatever EPOCHS asked for."""
+    return {
+        name: f"{name}, epoch {utils.checkpoint_epoch(paths['checkpoints'])}" for name, paths in runs.items()
+    }
+
+
 def runs_with_history(output_dir: str | Path, names: list[str]) -> dict[str, dict]:
     """The paths of the runs among `names` with at least one epoch in their history file: a run
     stopped early, or one whose checkpoints are not at hand, still shows its curves."""

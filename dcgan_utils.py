@@ -330,6 +330,15 @@ METRIC_NAMES = ("gen_loss", "disc_loss", "real_acc", "fake_acc")  # what a train
 HISTORY_KEYS = (*METRIC_NAMES, "seconds", "images_per_sec")
 
 
+def write_json_or_remove(path: str | Path, obj) -> None:
+    """Write `obj` to `path` when it holds anything, else remove the file: a report this execution
+    did not make is never left on disk from an earlier one."""
+    if obj:
+        atomic_write_json(path, obj)
+    else:
+        Path(path).unlink(missing_ok=True)
+
+
 def load_history(path: str | Path, epochs: int | None = None) -> list[dict]:
     """The per-epoch history list saved by save_history ([] if there is none). With `epochs`
     (the checkpoint's epoch), exactly epochs 1..epochs: rows past it are dropped (the history is

@@ -586,3 +586,41 @@ def test_search_decision_needs_the_gap_to_beat_both_seed_spreads():
     assert search.search_decision(results, "conditional+ema", 10).endswith("not confirmed.")
     del results[1]  # the baseline at seed 43
     assert "needs two seeds" in search.search_decision(results, "conditional+ema", 10)
+
+
+def test_step_7s_train_step_compiles_with_xla_and_trains(nb, tmp_path):
+    """Issue 26: JIT_COMPILE = True, the first thing a GPU user tries, on Step 7's whole recipe
+    (DiffAugment, the AC term, the average). The step compiles to one XLA program, and two steps
+    train: finite metrics, every weight of G and D moved, the average moved toward G, D's batch-norm
+    statistics updated. (Under XLA the random generator draws other numbers than without it, so the
+    two are not compared value for value.)"""
+    recipe = tiny_step7_recipe(diffaugment=True, ema_decay=0.999, ac_weight=1.0)
+    run = tiny_run(nb, tmp_path, recipe=recipe, jit=True)
+    batch, noise_std = (tf.random.uniform([8, 32, 32, 3], -1, 1, seed=4), tf.range(8) % 10), tf.constant(0.1)
+    step = nb["make_conditional_train_step"](run)
+    assert "HloModule" in step.experimental_get_compiler_ir(batch, noise_std)(stage="hlo")
+
+    def values(model, kind: str) -> list[np.ndarray]:
+        return [w.numpy() for w in getattr(model, kind)]
+
+    g, d, average = run.generator, run.discriminator, run.ema_generator
+    before = [
+        values(g, "trainable_weights"),
+        values(d, "trainable_weights"),
+        values(d, "non_trainable_weights"),
+    ]
+    before_average = values(average, "trainable_weights")
+    metrics = np.array([step(batch, noise_std).numpy() for _ in range(2)])
+    assert np.isfinite(metrics).all() and ((metrics[:, 2:] >= 0) & (metrics[:, 2:] <= 1)).all()
+    after = [
+        values(g, "trainable_weights"),
+        values(d, "trainable_weights"),
+        values(d, "non_trainable_weights"),
+    ]
+    for old, new in zip(before, after, strict=True):  # G's and D's weights, D's moving statistics
+        assert all(not np.array_equal(a, b) for a, b in zip(old, new, strict=True))
+    toward_g = [  # each weight of the average is now nearer G's than it was
+        np.abs(b - gw).sum() < np.abs(a - gw).sum()
+        for a, b, gw in zip(before_average, values(average, "trainable_weights"), after[0], strict=True)
+    ]
+    assert all(toward_g)

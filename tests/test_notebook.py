@@ -91,6 +91,9 @@ def trained(tmp_path_factory):
     run["search_after_first"] = (out / "training_history" / "candidate_search.json").read_text()
     run["grids_after_first"] = grid_names(run["samples"])
     run["seeds_after_first"] = np.load(run["checkpoints"] / "sample_seeds.npy")
+    # Issue 26: a report from an earlier execution that this one cannot make (too few images a
+    # class for a per-class FID) is removed, not left to be read as this execution's.
+    (out / "training_history" / "comparison" / "per_class_fid.json").write_text('{"stale, epoch 50": [1.0]}')
     run["resumed"] = run_notebook(tmp_path, "resumed", EPOCHS=3, **params)
     return run
 

@@ -85,3 +85,29 @@ def test_the_side_by_side_panels_keep_their_one_title_and_name_their_rows(tmp_pa
     assert [row[0].get_ylabel() for row in axes] == ["baseline", "conditional_ac"]
     assert [row[1].get_ylabel() for row in axes] == ["", ""]
     plt.close(fig)
+
+
+def test_each_run_is_labelled_with_the_epoch_its_restored_checkpoint_holds(tmp_path):
+    """Issue 26: asked for EPOCHS = 5, a run trained to 7 is compared at its latest checkpoint, so
+    its label says epoch 7, not 5."""
+    import keras
+    from conftest import tiny_recipe
+    from run_files import save_generator_run
+
+    import dcgan_lesson as lesson
+
+    for name, epoch in [("short", 5), ("longer", 7)]:
+        generator = lesson.build_generator(16, 8, "float32")
+        save_generator_run(tmp_path, name, generator, tiny_recipe(), epoch)
+    runs = reports.trained_runs(tmp_path, ["short", "longer", "untrained"], 5)
+    assert reports.run_labels(runs) == {"short": "short, epoch 5", "longer": "longer, epoch 7"}
+    keras.backend.clear_session()
+
+
+def test_a_report_not_made_in_this_execution_is_removed(tmp_path):
+    path = tmp_path / "per_class_fid.json"
+    utils.write_json_or_remove(path, {"run, epoch 50": [1.0, 2.0]})
+    assert utils.read_json(path) == {"run, epoch 50": [1.0, 2.0]}
+    utils.write_json_or_remove(path, {})  # too few images this time: nothing measured
+    assert not path.exists()
+    utils.write_json_or_remove(path, {})  # and no error when there was none
