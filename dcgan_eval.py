@@ -395,6 +395,77 @@ def classifier_outputs(
 
 
 # ------------------------------------------------------------ the yardstick ----
+# ------------------------------------------------------------ D's exam ----
+EXAM_KEYS = ("seen_real_acc", "held_out_real_acc", "fresh_fake_acc", "fresh_fake_acc_course")
+
+
+@dataclass
+class DiscriminatorExam:
+    """What D is judged on after each epoch, apart from its training batches: real images it trains
+    on and real images it never sees (fixed sets), and fresh fakes drawn as the grids draw them
+    (for Step 7, class i mod 10 from its average), from noise of the exam's own, seeded by (seed,
+    epoch), apart from the run's training stream. D judges every set in batches of the training's
+    size, each normalised by its own statistics as D normalises its training batches, and no
+    variable of the run changes. A fake counts as caught when its logit is below 0 (probability
+    below 0.5); "fresh_fake_acc_course" counts it below a logit of 0.5, as the course's notebooks do."""
+
+    seen: tuple[np.ndarray, np.ndarray]  # training images in [-1, 1] and their labels
+    unseen: tuple[np.ndarray, np.ndarray]  # held-out (test) images in [-1, 1] and their labels
+    batch_size: int
+    seed: int
+    fakes: int = 2000
+
+    def logits(self, discriminator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """D's real-or-fake logit of each image, with batch statistics, changing nothing."""
+        weights, statistics = discriminator.trainable_variables, discriminator.non_trainable_variables
+        found = []
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start : start + self.batch_size]
+            inputs = (
+                [batch, labels[start : start + self.batch_size]] if len(discriminator.inputs) == 2 else batch
+            )
+            outputs, _ = discriminator.stateless_call(weights, statistics, inputs, training=True)
+            found.append(np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs, "float32"))
+        return np.concatenate(found)[:, 0]
+
+    def take(self, run, epoch: int) -> dict:
+        """This epoch's EXAM_KEYS: real images called real, and fresh fakes called fake."""
+        import tensorflow as tf
+
+        noise = tf.random.stateless_normal([self.fakes, run.settings["noise_dim"]], [self.seed, epoch])
+        fakes, asked = np.asarray(run.sample(noise)), np.arange(self.fakes) % 10  # as run.sample asks
+        fake_logits = self.logits(run.discriminator, fakes, asked)
+        return {
+            "seen_real_acc": float(np.mean(self.logits(run.discriminator, *self.seen) > 0)),
+            "held_out_real_acc": float(np.mean(self.logits(run.discriminator, *self.unseen) > 0)),
+            "fresh_fake_acc": float(np.mean(fake_logits < 0)),
+            "fresh_fake_acc_course": float(np.mean(fake_logits < 0.5)),
+        }
+
+
+def exam_text(row: dict) -> str:
+    """One line of a history row's exam, fake accuracy at both thresholds; says so when the run's
+    history holds no exam (trained before the exam existed)."""
+    if "fresh_fake_acc" not in row:
+        return f"epoch {row['epoch']}: no exam of D in this history (trained before it was added)"
+    return (
+        f"epoch {row['epoch']}, D's exam: real images called real: {row['seen_real_acc']:.0%} of those it "
+        f"trains on, {row['held_out_real_acc']:.0%} of held-out ones; fresh fakes caught: "
+        f"{row['fresh_fake_acc']:.0%} at logit < 0 (ours), {row['fresh_fake_acc_course']:.0%} at logit < 0.5 "
+        "(the course's)"
+    )
+
+
+def exam_of(train_set: tuple, test_set: tuple, batch_size: int, seed: int, count: int = 2000):
+    """A DiscriminatorExam on the first `count` images of each split (uint8 images and labels, as
+    utils.load_cifar10 gives them), scaled to [-1, 1], with `count` fresh fakes."""
+
+    def scaled(images, labels):
+        return (images[:count].astype("float32") - 127.5) / 127.5, np.asarray(labels[:count], "int32")
+
+    return DiscriminatorExam(scaled(*train_set), scaled(*test_set), batch_size, seed, count)
+
+
 def per_class_minimum(yardstick) -> int:
     """The fewest images a class for a per-class FID: the feature size + 2, below which the
     covariance is singular."""

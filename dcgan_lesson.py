@@ -12,6 +12,7 @@ import numpy as np
 from IPython.display import DisplayHandle, Image, Markdown, display
 from tqdm import tqdm
 
+import dcgan_eval as evaluation
 import dcgan_utils as utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own log: warnings and errors only
@@ -166,6 +167,7 @@ class GANRun:
     manager: tf.train.CheckpointManager | None = None  # set when the run is opened
     seeds: np.ndarray | None = None  # the 16 fixed sample noise vectors
     history: list = field(default_factory=list)
+    exam: evaluation.DiscriminatorExam | None = None  # D judged off its training batches
 
     @property
     def epoch(self) -> int:  # the last finished epoch
@@ -178,8 +180,8 @@ class GANRun:
     def sample(self, noise) -> tf.Tensor:
         return self.sampler(noise, training=False)
 
-    def checkpoint_parts(self) -> dict:  # every model, optimizer and random generator of the run
-        kept = (keras.Model, keras.optimizers.Optimizer, tf.random.Generator)
+    def checkpoint_parts(self) -> dict:  # every model, optimizer, random generator and variable
+        kept = (keras.Model, keras.optimizers.Optimizer, tf.random.Generator, tf.Variable)
         return {
             f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), kept)
         }
@@ -267,8 +269,14 @@ def draw_train_history(history: list[dict], path: Path, title: str = "") -> Path
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
     for key, label in [("gen_loss", "generator loss"), ("disc_loss", "discriminator loss")]:
         loss_ax.plot(epochs, [row[key] for row in history], label=label)
-    for key, label in [("real_acc", "real accuracy"), ("fake_acc", "fake accuracy")]:
-        acc_ax.plot(epochs, [row[key] for row in history], label=label)
+    for key, label, style in [
+        ("real_acc", "real accuracy", "C0-"),
+        ("fake_acc", "fake accuracy", "C1-"),
+        ("held_out_real_acc", "real, held out (exam)", "C0--"),
+        ("fresh_fake_acc", "fake, fresh (exam)", "C1--"),
+    ]:
+        if any(key in row for row in history):  # a history without D's exam draws two lines
+            acc_ax.plot(epochs, [row.get(key, np.nan) for row in history], style, label=label)
     acc_ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5")
     loss_ax.set(xlabel="epoch", ylabel="loss", title="losses")
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="discriminator accuracy", ylim=(0, 1.02))
@@ -320,6 +328,8 @@ def end_of_epoch(run: GANRun, epoch: int, epochs: int) -> None:
     """The run's end-of-epoch work, then every checkpoint_every epochs (and at the last) the
     history and the checkpoint."""
     run.end_epoch(epoch)
+    if run.exam is not None:  # D's accuracy on held-out images and on fresh fakes
+        run.history[-1].update(run.exam.take(run, epoch))
     run.manager.checkpoint.epoch.assign(epoch)
     if epoch % run.settings["checkpoint_every"] == 0 or epoch == epochs:
         save_checkpoint(run)

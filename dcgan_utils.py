@@ -802,16 +802,24 @@ def save_snapshot(generator, folder: str | Path, epoch: int, every: int) -> None
 
 
 def checkpoint_variables(checkpoint) -> list:
-    """Every variable a run's checkpoint saves: weights, optimizer state, noise state, epoch."""
-    models = [checkpoint.generator, checkpoint.discriminator]
-    if hasattr(checkpoint, "ema_generator"):
-        models.append(checkpoint.ema_generator)
-    optimizers = (checkpoint.generator_optimizer, checkpoint.discriminator_optimizer)
-    return (
-        [v for model in models for v in model.weights]
-        + [v for optimizer in optimizers for v in optimizer.variables]
-        + [checkpoint.noise_rng.state, checkpoint.epoch]
-    )
+    """Every variable a run's checkpoint saves, in a fixed order: each model's weights, each
+    optimizer's state, each random generator's state, and each variable of its own (the epoch, and
+    any state a recipe adds)."""
+    import keras
+    import tensorflow as tf
+
+    found = []
+    for name in sorted(key for key in vars(checkpoint) if not key.startswith("_")):
+        part = getattr(checkpoint, name)
+        if isinstance(part, keras.Model):
+            found += part.weights
+        elif isinstance(part, keras.optimizers.Optimizer):
+            found += part.variables
+        elif isinstance(part, tf.random.Generator):
+            found.append(part.state)
+        elif isinstance(part, tf.Variable):
+            found.append(part)
+    return found
 
 
 class saved_on_stop:  # noqa: N801 (used as a context manager, like contextlib's)

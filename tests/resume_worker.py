@@ -4,8 +4,9 @@ test_exact_resume.py: `python resume_worker.py FOLDER RECIPE EPOCHS [STOP_AT_CAL
 RECIPE is "dcgan" (Steps 0-6) or "step7" (the conditional GAN with DiffAugment, the AC term and the
 average). The run lives in FOLDER and continues from its checkpoint, as rerunning the notebook does.
 With STOP_AT_CALL, the train step's call of that number (counted in this process) raises
-KeyboardInterrupt, as Ctrl-C would, and the training call is then made again. Every variable the
-checkpoint saves, and the history's metrics, are written to FOLDER/state-EPOCHS.npz."""
+KeyboardInterrupt, as Ctrl-C would, and the training call is then made again. D sits its exam
+after each epoch. Every variable the checkpoint saves, and the history's metrics and exams, are
+written to FOLDER/state-EPOCHS.npz."""
 
 import contextlib
 import io
@@ -15,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from conftest import tiny_recipe, tiny_run, tiny_step7_recipe, train_step_of
 
+import dcgan_eval as evaluation
 import dcgan_lesson as lesson
 import dcgan_utils as utils
 
@@ -28,7 +30,9 @@ def main(folder: str, recipe_name: str, epochs: int, stop_at_call: int = 0) -> N
     nb = vars(lesson)
     run = tiny_run(nb, folder, "resumed", recipe=recipe, opened=True, checkpoint_every=1, train_seed=3)
     pixels = np.random.default_rng(0).uniform(-1, 1, (32, 32, 32, 3)).astype("float32")
-    data = lesson.TrainingData((pixels, np.arange(32) % 10) if recipe_name == "step7" else pixels, 8)
+    labels = np.arange(32) % 10
+    data = lesson.TrainingData((pixels, labels) if recipe_name == "step7" else pixels, 8)
+    run.exam = evaluation.DiscriminatorExam((pixels[:16], labels[:16]), (pixels[16:], labels[16:]), 8, 1, 16)
     train_step, calls = train_step_of(nb, run), [0]
 
     def step(batch, noise_std):
@@ -42,7 +46,7 @@ def main(folder: str, recipe_name: str, epochs: int, stop_at_call: int = 0) -> N
             lesson.train(run, step, data, epochs)
         lesson.train(run, step, data, epochs)  # continues after a stop; trains nothing otherwise
     variables = utils.checkpoint_variables(run.manager.checkpoint)
-    metrics = [[row[name] for name in utils.METRIC_NAMES] for row in run.history]
+    metrics = [[row[name] for name in (*utils.METRIC_NAMES, *evaluation.EXAM_KEYS)] for row in run.history]
     arrays = {
         f"v{i:03d} {v.path if hasattr(v, 'path') else v.name}": v.numpy() for i, v in enumerate(variables)
     }
