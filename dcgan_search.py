@@ -24,6 +24,10 @@ CANDIDATES = {  # each candidate's changes to the baseline recipe
     # issue 17: making a conditional run obey its label (each needs "conditional" before it)
     "ac": {"ac_weight": 1.0},
     "strong_ac": {"ac_weight": 3.0},
+    # issue 27: a balanced game (dcgan_balance.py), each on top of Step 7's recipe
+    "lecam03": {"lecam_weight": 0.03},
+    "lecam10": {"lecam_weight": 0.1},
+    "ada": {"ada_target": 0.6},
 }
 RETIRED = {  # candidates whose code is gone; their saved rows are still shown
     "wide_generator": "1.5x the generator's channels, searched at 3 epochs and not chosen",
@@ -102,31 +106,57 @@ class SearchSetup:
     epochs: int
     count: int
     precision: str = "auto"
+    exam: object = None  # a DiscriminatorExam: D sits it after every epoch, saved in the row's history
+    keep_generators: Path | None = None  # a folder where each run's average of G is saved (.npz)
 
 
-def short_run(recipe: dict, seed: int, setup: SearchSetup, settings: dict, yardstick) -> dict:
+def short_run(
+    recipe: dict, seed: int, setup: SearchSetup, settings: dict, yardstick, keep: Path | None = None
+) -> dict:
     """Train the class-conditional `recipe` from scratch for setup.epochs epochs in memory, with
-    the average of G (decay 0.999) beside it, and measure both on setup.count images."""
+    the average of G (decay 0.999) beside it, and measure both on setup.count images. With an exam,
+    D sits it after every epoch (on the average's fakes, its batch norm refreshed as a full run's
+    is), and the per-epoch rows are returned as "history". With `keep`, the average's weights are
+    saved there (.npz), to measure later."""
     if not recipe["conditional"]:
         raise utils.ParameterError(_UNCONDITIONAL)
     run_settings = {**settings, "seed": seed, "train_seed": seed}
-    run = lesson.build_conditional_run({**recipe, "ema_decay": 0.999}, {}, run_settings)
-    train_step = lesson.make_conditional_train_step(run)
+    import dcgan_balance as balance  # issue 27's candidates; Step 7's own run and step otherwise
+
+    if balance_recipe(recipe):
+        build, make_step = balance.build_balanced_run, balance.make_balanced_train_step
+    else:
+        build, make_step = lesson.build_conditional_run, lesson.make_conditional_train_step
+    run = build({**recipe, "ema_decay": 0.999}, {}, run_settings)
+    train_step = make_step(run)
     data = lesson.TrainingData((setup.images, setup.labels), setup.batch_size)
     rows = []
     for epoch in range(1, setup.epochs + 1):
         noise_std = lesson.instance_noise_at(recipe, epoch)
-        rows.append(
-            lesson.train_one_epoch(train_step, data.batches(seed, epoch), noise_std, epoch, setup.epochs)
-        )
+        batches = data.batches(seed, epoch)
+        row = lesson.train_one_epoch(train_step, batches, noise_std, epoch, setup.epochs)
+        if setup.exam is not None:
+            lesson.refresh_batch_norm(run.ema_generator, seed)
+            row.update(setup.exam.take(run, epoch), **balance.state_of(run))
+        rows.append(row)
     lesson.refresh_batch_norm(run.ema_generator, seed)
-    return {
+    result = {
         "epochs": setup.epochs,
         "seconds_per_epoch": float(np.mean([row["seconds"] for row in rows])),
         "fake_acc": rows[-1]["fake_acc"],
         "generator": measure_sampler(run.generator, setup.count, seed, yardstick),
         "ema": measure_sampler(run.ema_generator, setup.count, seed, yardstick),
     }
+    if setup.exam is not None:
+        result["history"] = rows
+    if keep is not None:
+        utils.atomic_write_arrays(keep, run.ema_generator.get_weights())
+    return result
+
+
+def balance_recipe(recipe: dict) -> bool:
+    """Whether `recipe` asks for one of issue 27's balancing candidates (dcgan_balance.py)."""
+    return bool(recipe.get("lecam_weight", 0.0) or recipe.get("ada_target", 0.0))
 
 
 _UNCONDITIONAL = (
@@ -245,14 +275,16 @@ def save_row(path: Path, row: dict) -> list[dict]:
     return rows
 
 
-def run_search(plan, base: dict, settings: dict, setup: SearchSetup, yardstick, output_dir) -> list[dict]:
+def run_search(
+    plan, base: dict, settings: dict, setup: SearchSetup, yardstick, output_dir, file: Path = SEARCH_FILE
+) -> list[dict]:
     """Train every short run of `plan` not saved yet in output_dir/training_history/
     candidate_search.json (saved as each one ends, so an interrupted search continues where it
     stopped; setup.epochs = 0 trains none). Every name is checked before the first one trains; an
     unsaved unconditional run is skipped with one line, since only Step 7's recipes train. Returns
     the saved rows made with these settings: of this length, or of every length when setup.epochs
     is 0. A run measured in any precision counts as done; new ones use this machine's."""
-    path = Path(output_dir) / SEARCH_FILE
+    path = Path(output_dir) / file
     rows = read_rows(path)
     described = search_settings(base, settings, setup, yardstick.info)
     for name, _ in plan:
@@ -272,7 +304,12 @@ def run_search(plan, base: dict, settings: dict, setup: SearchSetup, yardstick, 
         precision = utils.choose_precision(setup.precision, utils.has_gpu(), utils.cpu_supports_bf16())
     for name, seed in missing:
         print(f"short run: {name}, seed {seed}, {precision}")
-        result = short_run(recipes[name], seed, setup, {**settings, "precision": precision}, yardstick)
+        run_settings = {**settings, "precision": precision}
+        if setup.keep_generators is None:
+            result = short_run(recipes[name], seed, setup, run_settings, yardstick)
+        else:
+            keep = Path(setup.keep_generators) / f"{name}@{seed}-{setup.epochs}.npz"
+            result = short_run(recipes[name], seed, setup, run_settings, yardstick, keep)
         row = {"recipe": name, "seed": seed, "epochs": setup.epochs, "settings": described}
         rows = save_row(path, {**row, "precision": precision, "result": result})
     return [row for row in rows if row["settings"] == described and setup.epochs in (0, row["epochs"])]

@@ -1,7 +1,8 @@
 """The command line of dcgan_cifar10.ipynb's runs: `export` (a trained run's images as PNGs, an
 .npz and a manifest), `strip-images` (executed notebooks without their embedded images) and `sync`
-(the notebook's `#| export` cells copied into dcgan_lesson.py). The search is dcgan_search.py, the
-trained runs' reports and figures dcgan_reports.py."""
+(the notebook's `#| export` cells copied into dcgan_lesson.py) and `balance-search` (issue 27's short
+runs, dcgan_balance.py). The search is dcgan_search.py, the trained runs' reports and figures
+dcgan_reports.py."""
 
 from __future__ import annotations
 
@@ -172,6 +173,57 @@ def strip_embedded_images(notebook: str | Path) -> int:
     return removed
 
 
+def notebook_parameters(notebook: str | Path = NOTEBOOK) -> dict:
+    """The defaults of the notebook's parameters cell."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    (source,) = ["".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    parameters: dict = {}
+    exec(source, parameters)
+    return {name: value for name, value in parameters.items() if name.isupper()}
+
+
+def baseline_recipe(parameters: dict) -> dict:
+    """The notebook's baseline recipe, from its parameters (as its Step 5 cell builds it)."""
+    width = parameters["BASE_FILTERS"]
+    return {
+        "gen_filters": width, "disc_filters": width, "real_label": parameters["REAL_LABEL"],
+        "instance_noise": parameters["INSTANCE_NOISE"], "noise_fade_epochs": parameters["NOISE_FADE_EPOCHS"],
+        "gen_lr": parameters["GEN_LR"], "disc_lr": parameters["DISC_LR"], "beta_1": parameters["BETA_1"],
+        "beta_2": parameters["BETA_2"],
+    }  # fmt: skip
+
+
+BALANCE_FILE = Path("training_history") / "balance_search.json"
+BALANCE_WEIGHTS = Path("training_history") / "balance_search"
+
+
+def balance_search(candidates: list[str], leader: str | None, epochs: int, data_dir: str) -> list[dict]:
+    """Issue 27's short runs (dcgan_balance.balance_plan) with the notebook's parameters, each saved
+    to BALANCE_FILE as it ends, its average of G to BALANCE_WEIGHTS; returns the rule's verdicts."""
+    import dcgan_balance as balance
+    import dcgan_eval as evaluation
+    import dcgan_lesson as lesson
+    import dcgan_search as search
+
+    p = notebook_parameters()
+    train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
+    yardstick = evaluation.Yardstick.load(".", data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
+    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"])
+    setup = search.SearchSetup(
+        lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
+        p["PRECISION"], exam, BALANCE_WEIGHTS,
+    )  # fmt: skip
+    settings = {
+        "noise_dim": p["NOISE_DIM"],
+        "jit": p["JIT_COMPILE"],
+        "checkpoint_every": 1,
+        "snapshot_every": 0,
+    }
+    plan = balance.balance_plan(candidates, leader)
+    rows = search.run_search(plan, baseline_recipe(p), settings, setup, yardstick, ".", BALANCE_FILE)
+    return balance.verdict_rows(rows, epochs)
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -198,8 +250,18 @@ def main(argv: list[str] | None = None) -> None:
     strip = sub.add_parser("strip-images", help="remove embedded images from executed notebooks, in place")
     strip.add_argument("notebooks", nargs="+", help="executed .ipynb files")
     sub.add_parser("sync", help="write dcgan_lesson.py from the notebook's #| export cells")
+    balance = sub.add_parser(
+        "balance-search", help="issue 27's short runs for a balanced game, saved as each ends"
+    )
+    balance.add_argument("--candidates", nargs="*", default=["lecam03", "lecam10", "ada"])
+    balance.add_argument("--leader", help="the candidate to train again at seed 45")
+    balance.add_argument("--epochs", type=int, default=10)
+    balance.add_argument("--data-dir", default="", help="a cifar-10-batches-py folder ('' : $CIFAR10_DIR)")
     args = parser.parse_args(argv)
-    if args.command == "sync":
+    if args.command == "balance-search":
+        for verdict in balance_search(args.candidates, args.leader, args.epochs, args.data_dir):
+            print(json.dumps(verdict))
+    elif args.command == "sync":
         print(f"{LESSON.name}: {'written' if sync_lesson() else 'already up to date'}")
     elif args.command == "strip-images":
         for notebook in args.notebooks:
