@@ -2,7 +2,6 @@
 `python dcgan_tools.py sync`; edit the notebook, not this file (a test checks they agree)."""
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import DisplayHandle, Image, Markdown, display
-from tqdm import tqdm
 
 import dcgan_eval as evaluation
 import dcgan_utils as utils
@@ -182,9 +180,8 @@ class GANRun:
 
     def checkpoint_parts(self) -> dict:  # every model, optimizer, random generator and variable
         kept = (keras.Model, keras.optimizers.Optimizer, tf.random.Generator, tf.Variable)
-        return {
-            f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), kept)
-        }
+        parts = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: part for name, part in parts.items() if isinstance(part, kept)}
 
     def end_epoch(self, epoch: int) -> None:
         pass
@@ -269,12 +266,9 @@ def draw_train_history(history: list[dict], path: Path, title: str = "") -> Path
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
     for key, label in [("gen_loss", "generator loss"), ("disc_loss", "discriminator loss")]:
         loss_ax.plot(epochs, [row[key] for row in history], label=label)
-    for key, label, style in [
-        ("real_acc", "real accuracy", "C0-"),
-        ("fake_acc", "fake accuracy", "C1-"),
-        ("held_out_real_acc", "real, held out (exam)", "C0--"),
-        ("fresh_fake_acc", "fake, fresh (exam)", "C1--"),
-    ]:
+    drawn = [("real_acc", "real accuracy", "C0-"), ("fake_acc", "fake accuracy", "C1-")]
+    drawn += [("held_out_real_acc", "real, held out", "C0--"), ("fresh_fake_acc", "fake, fresh", "C1--")]
+    for key, label, style in drawn:
         if any(key in row for row in history):  # a history without D's exam draws two lines
             acc_ax.plot(epochs, [row.get(key, np.nan) for row in history], style, label=label)
     acc_ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5")
@@ -311,10 +305,9 @@ def save_checkpoint(run: GANRun) -> None:
 
 def train_one_epoch(train_step, batches: tf.data.Dataset, noise_std: float, epoch: int, epochs: int) -> dict:
     """Train one epoch; returns its mean metrics, duration and speed."""
-    instance_noise, steps = tf.constant(noise_std, tf.float32), int(batches.cardinality())
-    bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, mininterval=10)
-    meter = utils.EpochMeter(bar, epoch, epochs)  # sums on the device; checks and shows every 25 steps
-    for batch in bar:
+    instance_noise = tf.constant(noise_std, tf.float32)
+    meter = utils.EpochMeter(batches, epoch, epochs)  # a progress bar; sums kept on the device
+    for batch in meter.bar:
         meter.add(train_step(batch, instance_noise), batch)
     return {"epoch": epoch, **meter.result()}
 

@@ -708,15 +708,18 @@ def check_finite(metrics: np.ndarray, epoch: int, step: int) -> None:
 
 
 class EpochMeter:
-    """An epoch's running metric sums, kept where the train step runs. The host reads them every
-    `every` steps and at the epoch's end, not after each step, so a GPU never waits for it: then
-    the progress bar shows the running means, and a step whose metrics were not finite stops
-    training (FloatingPointError naming that step) before anything is checkpointed."""
+    """An epoch's progress bar (`bar`, over its batches) and its running metric sums, kept where the
+    train step runs. The host reads them every `every` steps and at the epoch's end, not after each
+    step, so a GPU never waits for it: then the progress bar shows the running means, and a step
+    whose metrics were not finite stops training (FloatingPointError naming that step) before
+    anything is checkpointed."""
 
-    def __init__(self, bar, epoch: int, epochs: int, every: int = 25):
+    def __init__(self, batches, epoch: int, epochs: int, every: int = 25):
         import tensorflow as tf
+        from tqdm import tqdm
 
-        self.tf, self.bar, self.epoch, self.epochs, self.every = tf, bar, epoch, epochs, every
+        self.bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", file=sys.stdout, mininterval=10)
+        self.tf, self.epoch, self.epochs, self.every = tf, epoch, epochs, every
         self.steps, self.images, self.start = 0, 0, time.perf_counter()
         self.sums = tf.zeros(len(METRIC_NAMES))
         self.first_bad = tf.constant(0)  # the first step whose metrics were not finite (0: none yet)

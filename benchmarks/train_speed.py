@@ -1,7 +1,7 @@
 """Training speed of the notebook's DCGAN against the course's design, on this machine.
 
 Prints, in one run: images/s of the notebook's own `train_step` and of its epoch loop
-(`train_one_epoch`: tf.data pipeline, metrics read every step, progress bar) on in-memory
+(`train_one_epoch`: tf.data pipeline, metrics summed on the device, progress bar) on in-memory
 synthetic data, and the seconds of a whole epoch of 50,000 images as the notebook runs it (the
 loop, then the sample grid, the history graph and the checkpoint); the same for the course's design
 (TensorFlow's DCGAN tutorial adapted to 32x32x3: 5x5 kernels, Dropout in D, batch 256, Adam 1e-4).
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
-import json
 import os
 import sys
 import tempfile
@@ -43,17 +42,8 @@ from keras import layers  # noqa: E402
 
 import dcgan_lesson  # noqa: E402
 import dcgan_search as search  # noqa: E402
-import dcgan_tools as tools  # noqa: E402
 import dcgan_utils as utils  # noqa: E402
-
-
-def notebook_parameters() -> dict:
-    """The defaults of the notebook's parameters cell."""
-    cells = json.loads(tools.NOTEBOOK.read_text())["cells"]
-    (source,) = ["".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", [])]
-    parameters: dict = {}
-    exec(source, parameters)
-    return parameters
+from dcgan_tools import baseline_recipe, notebook_parameters  # noqa: E402
 
 
 def matmul_peak(dtype: tf.DType, size: int = 2048, reps: int = 8) -> float:
@@ -218,17 +208,6 @@ def course_train_step(generator, discriminator, noise_dim: int = 100):
         return tf.stack([gen_loss, disc_loss, real_acc, fake_acc])
 
     return train_step
-
-
-def baseline_recipe(parameters: dict) -> dict:
-    """The notebook's baseline recipe, from its parameters (as its Step 5 cell builds it)."""
-    width = parameters["BASE_FILTERS"]
-    return {
-        "gen_filters": width, "disc_filters": width, "real_label": parameters["REAL_LABEL"],
-        "instance_noise": parameters["INSTANCE_NOISE"], "noise_fade_epochs": parameters["NOISE_FADE_EPOCHS"],
-        "gen_lr": parameters["GEN_LR"],
-        "disc_lr": parameters["DISC_LR"], "beta_1": parameters["BETA_1"], "beta_2": parameters["BETA_2"],
-    }  # fmt: skip
 
 
 def notebook_run(nb, parameters: dict, recipe: dict, precision: str):

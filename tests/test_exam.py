@@ -99,8 +99,8 @@ def test_training_saves_the_exam_in_the_history_and_draws_it(nb, tmp_path):
     assert lines_with == [
         "real accuracy",
         "fake accuracy",
-        "real, held out (exam)",
-        "fake, fresh (exam)",
+        "real, held out",
+        "fake, fresh",
         "0.5",
     ]
     assert lines_without == ["real accuracy", "fake accuracy", "0.5"]  # an older history draws as before
