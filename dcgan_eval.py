@@ -326,6 +326,39 @@ def classifier_accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def classification_accuracy_score(
+    images: np.ndarray, labels: np.ndarray, test_set: tuple, epochs: int, seed: int
+) -> dict:
+    """Train the yardstick's classifier architecture from scratch on `images` (uint8) with their
+    `labels`, and test it on the real `test_set` (uint8 images, labels): its accuracy overall and
+    per class. On a conditional run's images with the classes they were asked for, this is the
+    Classification Accuracy Score (Ravuri & Vinyals 2019; GAN-train, Shmelkov et al. 2018): high
+    only when the fakes are both right and varied enough to teach each class. On as many real
+    training images it is the ceiling."""
+    test_images, test_labels = test_set
+    model, _ = train_classifier(
+        images, np.asarray(labels), test_images, test_labels, epochs, seed=seed, verbose=0
+    )
+    predicted = classifier_outputs(model, test_images)[1].argmax(axis=1)
+    return {
+        "overall": float(np.mean(predicted == test_labels)),
+        "per_class": [float(np.mean(predicted[test_labels == c] == c)) for c in range(len(CIFAR10_CLASSES))],
+        "images": len(images),
+        "epochs": epochs,
+        "seed": seed,
+    }
+
+
+def balanced_real_subset(
+    images: np.ndarray, labels: np.ndarray, per_class: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first `per_class` images of each class, in their order: CAS's real-image ceiling."""
+    chosen = np.sort(
+        np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(len(CIFAR10_CLASSES))])
+    )
+    return images[chosen], labels[chosen]
+
+
 def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, seed: int = 0):
     """The evaluation classifier cached in `folder` (weights + its test accuracy), trained first
     if the folder holds none. A cached one trained with other epochs or another seed is refused
