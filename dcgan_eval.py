@@ -359,6 +359,22 @@ def balanced_real_subset(
     return images[chosen], labels[chosen]
 
 
+def classifier_identity(weights: str | Path) -> str:
+    """A classifier's identity: the first 12 hex digits of its weights file's SHA-256. The caches
+    of numbers it measured carry it, so another classifier's numbers are never read as its own."""
+    import hashlib
+
+    return hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
+
+
+def measured_with_classifier(output_dir: str | Path) -> list[Path]:
+    """Every cache under output_dir/training_history of numbers a classifier measured: the searches'
+    files and each run's metric curve."""
+    history = Path(output_dir) / "training_history"
+    searches = [history / name for name in ("candidate_search.json", "balance_search.json")]
+    return [path for path in searches if path.exists()] + sorted(history.glob("*/metric_curve.json"))
+
+
 def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, seed: int = 0):
     """The evaluation classifier cached in `folder` (weights + its test accuracy), trained first
     if the folder holds none. A cached one trained with other epochs or another seed is refused
@@ -369,15 +385,15 @@ def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, see
         info = json.loads(info_path.read_text())
         for name, value, key in (("CLASSIFIER_EPOCHS", epochs, "epochs"), ("CLASSIFIER_SEED", seed, "seed")):
             if info.get(key) != value:
+                stale = ", ".join(str(path) for path in measured_with_classifier(folder.parents[1]))
                 raise ParameterError(
                     f"{name} is {value}, but the cached classifier in {folder} was trained with "
                     f"{info.get(key)}. Set {name} = {info.get(key)} to use it; or, to train a new one, "
-                    f"delete {folder} and the search cache (training_history/candidate_search.json), "
-                    "whose numbers were measured with the old one."
+                    f"delete {folder} and every cache measured with it: {stale or 'none here'}."
                 )
         model = build_classifier()
         model.load_weights(weights)
-        return model, info
+        return model, {**info, "identity": classifier_identity(weights)}
     train_images, train_labels = load_cifar10(data_dir, "train")
     test_images, test_labels = load_cifar10(data_dir, "test")
     model, accuracies = train_classifier(
@@ -395,7 +411,7 @@ def load_or_train_classifier(folder: str | Path, data_dir: str, epochs: int, see
         "seed": seed,
     }
     atomic_write_json(info_path, info)
-    return model, info
+    return model, {**info, "identity": classifier_identity(weights)}
 
 
 def classifier_outputs(

@@ -298,9 +298,12 @@ def contrast(colour_a, colour_b) -> float:
     return (light + 0.05) / (dark + 0.05)
 
 
-def _agreement_key(count: int, seed: int) -> str:
-    """The key of a conditional run's label agreement curve in its metric_curve.json."""
-    return f"{count} images, seed {seed}, label agreement"
+def curve_key(count: int, seed: int, classifier: str) -> str:
+    """The key of a run's metric curve in its metric_curve.json: the images measured, their seed
+    and the classifier's identity (evaluation.classifier_identity), so that numbers measured by
+    another classifier are never read as this one's. Its label agreement's key adds ", label
+    agreement"; the epochs of the snapshots measured are the keys inside."""
+    return f"{count} images, seed {seed}, classifier {classifier}"
 
 
 def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, float]:
@@ -309,7 +312,8 @@ def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, flo
     run the label agreement of the same images is cached too (agreement_curve reads it)."""
     cache_path = paths["history"].with_name("metric_curve.json")
     cache = utils.read_json(cache_path)
-    fid_key, agreement_key = f"{count} images, seed {seed}", _agreement_key(count, seed)
+    fid_key = curve_key(count, seed, yardstick.info["identity"])
+    agreement_key = f"{fid_key}, label agreement"
     curve = {int(epoch): fid for epoch, fid in cache.get(fid_key, {}).items()}
     agreement = {int(epoch): share for epoch, share in cache.get(agreement_key, {}).items()}
     snapshots = {int(p.stem.rsplit("_", 1)[1]): p for p in paths["snapshots"].glob("generator_epoch_*.npz")}
@@ -329,11 +333,12 @@ def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, flo
     return dict(sorted(curve.items()))
 
 
-def agreement_curve(paths: dict, count: int, seed: int) -> dict[int, float]:
+def agreement_curve(paths: dict, count: int, seed: int, classifier: str) -> dict[int, float]:
     """The label agreement at each point of a conditional run's metric curve (epoch -> share), as
     metric_curve cached it; {} for a run without one."""
     cache = utils.read_json(paths["history"].with_name("metric_curve.json"))
-    return {int(e): share for e, share in cache.get(_agreement_key(count, seed), {}).items()}
+    key = f"{curve_key(count, seed, classifier)}, label agreement"
+    return {int(e): share for e, share in cache.get(key, {}).items()}
 
 
 def curve_comparison(

@@ -162,12 +162,21 @@ def test_two_kernels_searching_at_once_keep_each_others_rows(tmp_path, monkeypat
 
 
 def test_a_cached_classifier_of_other_settings_is_refused_by_name(tmp_path):
+    """The message names every cache the old classifier measured (issue 27, item 6)."""
     data = write_fake_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
-    folder = tmp_path / "classifier"
-    evaluation.load_or_train_classifier(folder, str(data), epochs=1, seed=3)
+    folder = tmp_path / "training_checkpoints" / "classifier"
+    _, info = evaluation.load_or_train_classifier(folder, str(data), epochs=1, seed=3)
     weights = (folder / evaluation.CLASSIFIER_FILE).read_bytes()
-    with pytest.raises(utils.ParameterError, match="CLASSIFIER_EPOCHS is 2.*trained with 1"):
+    assert info["identity"] == evaluation.classifier_identity(folder / evaluation.CLASSIFIER_FILE)
+    caches = [
+        tmp_path / "training_history" / name for name in ("candidate_search.json", "run/metric_curve.json")
+    ]
+    for cache in caches:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("{}")
+    with pytest.raises(utils.ParameterError, match="CLASSIFIER_EPOCHS is 2.*trained with 1") as refused:
         evaluation.load_or_train_classifier(folder, str(data), epochs=2, seed=3)
+    assert f"every cache measured with it: {caches[0]}, {caches[1]}." in str(refused.value)
     with pytest.raises(utils.ParameterError, match="CLASSIFIER_SEED is 42.*trained with 3"):
         evaluation.load_or_train_classifier(folder, str(data), epochs=1, seed=42)
     assert (folder / evaluation.CLASSIFIER_FILE).read_bytes() == weights  # nothing retrained

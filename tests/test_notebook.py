@@ -182,8 +182,9 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     assert "classifier-FID " in text and "x the baseline's (95% interval " in text
     for run in ("smoke", "conditional_ac"):
         curve = json.loads((out / "training_history" / run / "metric_curve.json").read_text())
-        assert list(curve["32 images, seed 42"]) == ["1", "2", "3"]  # one point per snapshot
-    assert list(curve["32 images, seed 42, label agreement"]) == ["1", "2", "3"]  # the conditional run's
+        key = reports.curve_key(32, 42, evaluation.classifier_identity(trained["classifier"]))
+        assert list(curve[key]) == ["1", "2", "3"]  # one point per snapshot, keyed by the classifier
+    assert list(curve[f"{key}, label agreement"]) == ["1", "2", "3"]  # the conditional run's
     # The verdict: computed, and what 3 epochs of 64 images cannot measure is said to be not judged.
     verdict = markdown_shown(trained["resumed"])
     assert "| target | conditional_ac, epoch 3 |" in verdict

@@ -15,6 +15,9 @@ import dcgan_search as search
 import dcgan_utils as utils
 
 REAL_ACCURACY = [0.9] * 10
+COMMITTED_CLASSIFIER = evaluation.classifier_identity(
+    ROOT / "training_checkpoints" / "classifier" / "classifier.weights.h5"
+)
 
 
 def numbers_that_meet_every_target() -> dict:
@@ -101,7 +104,8 @@ def test_the_committed_step7_runs_meet_every_target_as_the_notebook_judges_them(
     runs = ["baseline", "improved", "conditional", "conditional_ac", "conditional_ac_seed43"]
     curves = {}
     for run in runs:
-        saved = utils.read_json(history / run / "metric_curve.json")["2000 images, seed 42"]
+        key = reports.curve_key(2000, 42, COMMITTED_CLASSIFIER)
+        saved = utils.read_json(history / run / "metric_curve.json")[key]
         curves[run] = {int(epoch): fid for epoch, fid in saved.items()}
     ratios = reports.curve_ratios(curves, "baseline")
     assert list(ratios) == runs[1:] and ratios["conditional_ac"] == pytest.approx(0.2875, abs=1e-4)
@@ -133,9 +137,10 @@ def test_the_committed_step7_runs_meet_every_target_as_the_notebook_judges_them(
 
 def write_curve(folder, run: str, curve: dict, agreement: dict | None = None) -> dict:
     paths = utils.make_run_paths(folder, run)
-    saved = {"2000 images, seed 42": {str(e): fid for e, fid in curve.items()}}
+    key = reports.curve_key(2000, 42, "abc")
+    saved = {key: {str(e): fid for e, fid in curve.items()}}
     if agreement:
-        saved["2000 images, seed 42, label agreement"] = {str(e): a for e, a in agreement.items()}
+        saved[f"{key}, label agreement"] = {str(e): a for e, a in agreement.items()}
     paths["history"].parent.mkdir(parents=True, exist_ok=True)
     paths["history"].with_name("metric_curve.json").write_text(json.dumps(saved))
     return paths
@@ -144,15 +149,17 @@ def write_curve(folder, run: str, curve: dict, agreement: dict | None = None) ->
 def test_the_mean_curve_ratio_and_best_against_best_read_the_saved_curves(tmp_path):
     baseline = write_curve(tmp_path, "baseline", {5: 20.0, 20: 10.0, 25: 9.0, 35: 8.0, 50: 10.0})
     new = write_curve(tmp_path, "new", {5: 18.0, 20: 8.0, 25: 6.3, 35: 4.0, 45: 3.0, 50: 5.0}, {25: 0.7})
-    nothing_measured = None  # no snapshots: the curves come from the files alone
+    nothing_measured = MeasuresNothing()  # no snapshots: the curves come from the files alone
     curves = [reports.metric_curve(p, nothing_measured, 2000, 42) for p in (new, baseline)]
+    assert reports.metric_curve(new, MeasuresNothing("another"), 2000, 42) == {}  # not its numbers
     compared = reports.curve_comparison(*curves)
     assert compared["epochs"] == [25, 35, 50]  # 45 is not on the baseline's curve, 20 is before 25
     assert compared["mean_ratio"] == pytest.approx((0.7 + 0.5 + 0.5) / 3)
     assert compared["best"] == [45, 3.0] and compared["baseline_best"] == [35, 8.0]
     assert compared["best_ratio"] == pytest.approx(3.0 / 8.0)
-    assert reports.agreement_curve(new, 2000, 42) == {25: 0.7}
-    assert reports.agreement_curve(baseline, 2000, 42) == {}
+    assert reports.agreement_curve(new, 2000, 42, "abc") == {25: 0.7}
+    assert reports.agreement_curve(new, 2000, 42, "another") == {}
+    assert reports.agreement_curve(baseline, 2000, 42, "abc") == {}
     with pytest.raises(ValueError, match="no epoch between 25 and 50"):
         reports.curve_comparison({5: 1.0}, {5: 2.0})
     short = {5: 1.0, 20: 2.0}  # stopped before epoch 25: no ratio
@@ -162,11 +169,18 @@ def test_the_mean_curve_ratio_and_best_against_best_read_the_saved_curves(tmp_pa
     }
 
 
+class MeasuresNothing:
+    """A yardstick that is never asked to measure: only its identity is read."""
+
+    def __init__(self, identity: str = "abc"):
+        self.info = {"identity": identity}
+
+
 class CountingYardstick:
     """Stands in for the classifier: the FID is the images' mean pixel, every image agrees."""
 
     def __init__(self):
-        self.calls = 0
+        self.calls, self.info = 0, {"identity": "counting"}
 
     def measure(self, images, asked):
         self.calls += 1
@@ -186,7 +200,7 @@ def test_a_conditional_runs_curve_caches_its_agreement_at_every_point(nb, tmp_pa
     assert list(curve) == [1, 2] and yardstick.calls == 2 and curve[2] > curve[1]
     generator.set_weights(weights)  # epoch 2's
     assert curve[2] == pytest.approx(float(reports.generate_images(generator, 20, 42).mean()))
-    assert reports.agreement_curve(paths, 20, 42) == {1: 1.0, 2: 1.0}
+    assert reports.agreement_curve(paths, 20, 42, "counting") == {1: 1.0, 2: 1.0}
     assert reports.metric_curve(paths, yardstick, 20, 42) == curve and yardstick.calls == 2  # cached
 
 
