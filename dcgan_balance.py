@@ -32,6 +32,12 @@ class BalancedRun(lesson.ConditionalGANRun):
     lecam_anchors: tf.Variable | None = None  # moving means of D's logits: [on real, on fake]
     augment_strength: tf.Variable | None = None  # ADA's p (1: every image, as plain DiffAugment)
 
+    def augment(self, images, rng) -> tf.Tensor:
+        """What D sees: under ADA each image is augmented with probability p, else as Step 7's."""
+        if self.recipe["diffaugment"] and self.recipe.get("ada_target", 0.0):
+            return adaptive_augment(images, rng, self.augment_strength)
+        return super().augment(images, rng)
+
 
 def build_balanced_run(recipe: dict, paths: dict, settings: dict) -> BalancedRun:
     """Step 7's run of `recipe` (the same weights as build_conditional_run's) with the anchors at
@@ -69,11 +75,6 @@ def make_balanced_train_step(run: BalancedRun):
     ac, lecam, target = recipe["ac_weight"], recipe.get("lecam_weight", 0.0), recipe.get("ada_target", 0.0)
     strength = run.augment_strength
 
-    def augment(images):
-        if not recipe["diffaugment"]:
-            return images
-        return adaptive_augment(images, rng, strength) if target else lesson.diff_augment(images, rng)
-
     @tf.function(jit_compile=run.settings["jit"])
     def train_step(batch, instance_noise):
         images, labels = batch
@@ -83,8 +84,8 @@ def make_balanced_train_step(run: BalancedRun):
             fakes = generator([noise, asked], training=True)
             real_seen = images + instance_noise * rng.normal(tf.shape(images))
             fake_seen = fakes + instance_noise * rng.normal(tf.shape(fakes))
-            real_logits, real_classes = discriminator([augment(real_seen), labels], training=True)
-            fake_logits, fake_classes = discriminator([augment(fake_seen), asked], training=True)
+            real_logits, real_classes = discriminator([run.augment(real_seen, rng), labels], training=True)
+            fake_logits, fake_classes = discriminator([run.augment(fake_seen, rng), asked], training=True)
             gen_loss = lesson.generator_loss(fake_logits) + ac * lesson.class_loss(asked, fake_classes)
             disc_loss = lesson.discriminator_loss(real_logits, fake_logits, recipe["real_label"])
             disc_loss += ac * lesson.class_loss(labels, real_classes)

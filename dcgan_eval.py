@@ -453,9 +453,10 @@ class DiscriminatorExam:
     """What D is judged on after each epoch, apart from its training batches: real images it trains
     on and real images it never sees (fixed sets), and fresh fakes drawn as the grids draw them
     (for Step 7, class i mod 10 from its average), from noise of the exam's own, seeded by (seed,
-    epoch), apart from the run's training stream. D judges every set in batches of the training's
-    size, each normalised by its own statistics as D normalises its training batches, and no
-    variable of the run changes. A fake counts as caught when its logit is below 0 (probability
+    epoch), apart from the run's training stream. D sees every set as it sees its training
+    batches: through the run's augmentation (Step 7's DiffAugment; with the exam's own random
+    draws), in batches of the training's size, each normalised by its own statistics. No variable
+    of the run changes. A fake counts as caught when its logit is below 0 (probability
     below 0.5); "fresh_fake_acc_course" counts it below a logit of 0.5, as the course's notebooks do."""
 
     seen: tuple[np.ndarray, np.ndarray]  # training images in [-1, 1] and their labels
@@ -482,11 +483,17 @@ class DiscriminatorExam:
         import tensorflow as tf
 
         noise = tf.random.stateless_normal([self.fakes, run.settings["noise_dim"]], [self.seed, epoch])
-        fakes, asked = np.asarray(run.sample(noise)), np.arange(self.fakes) % 10  # as run.sample asks
-        fake_logits = self.logits(run.discriminator, fakes, asked)
+        fakes, asked = run.sample(noise), np.arange(self.fakes) % 10  # as run.sample asks
+        rng = tf.random.Generator.from_seed(self.seed * 100_003 + epoch)  # the exam's own draws
+
+        def as_trained(images):  # as D sees its training batches: through the run's augmentation
+            return np.asarray(run.augment(tf.constant(images), rng)) if hasattr(run, "augment") else images
+
+        fake_logits = self.logits(run.discriminator, as_trained(fakes), asked)
+        seen, unseen = (self.logits(run.discriminator, as_trained(x), y) for x, y in (self.seen, self.unseen))
         return {
-            "seen_real_acc": float(np.mean(self.logits(run.discriminator, *self.seen) > 0)),
-            "held_out_real_acc": float(np.mean(self.logits(run.discriminator, *self.unseen) > 0)),
+            "seen_real_acc": float(np.mean(seen > 0)),
+            "held_out_real_acc": float(np.mean(unseen > 0)),
             "fresh_fake_acc": float(np.mean(fake_logits < 0)),
             "fresh_fake_acc_course": float(np.mean(fake_logits < 0.5)),
         }

@@ -494,10 +494,12 @@ class ConditionalGANRun(GANRun):
     def sample(self, noise) -> tf.Tensor:
         return draw_with_labels(self.ema_generator, noise)  # seed i as class i mod 10
 
-    def end_epoch(self, epoch: int) -> None:
+    def augment(self, images, rng) -> tf.Tensor:  # what D sees: DiffAugment's, when the recipe asks
+        return diff_augment(images, rng) if self.recipe["diffaugment"] else images
+
+    def end_epoch(self, epoch: int) -> None:  # the average's batch norm, then the class grid
         refresh_batch_norm(self.ema_generator, self.settings["seed"])
-        noise, labels = np.tile(self.seeds[:10], (10, 1)), np.repeat(np.arange(10), 10)  # row c: class c
-        images = to_uint8(draw_with_labels(self.ema_generator, noise, labels))
+        images = to_uint8(draw_with_labels(self.sampler, *utils.class_grid_inputs(self.seeds)))
         predicted = None if self.class_judge is None else self.class_judge(images)  # "horse 7/10"
         path = self.paths["samples"] / "classes" / f"epoch_{epoch:04d}.png"
         save_grid(images, 10, f"epoch {epoch}, one class per row", path, utils.class_row_names(predicted, 10))
@@ -522,9 +524,6 @@ def make_conditional_train_step(run: ConditionalGANRun):
     gen_optimizer, disc_optimizer = run.generator_optimizer, run.discriminator_optimizer
     ac = recipe["ac_weight"]  # the class term's weight
 
-    def augment(images):  # what D sees: DiffAugment's transforms when the recipe asks for them
-        return diff_augment(images, rng) if recipe["diffaugment"] else images
-
     @tf.function(jit_compile=run.settings["jit"])
     def train_step(batch, instance_noise):
         images, labels = batch
@@ -534,8 +533,8 @@ def make_conditional_train_step(run: ConditionalGANRun):
             fakes = generator([noise, asked], training=True)
             real_seen = images + instance_noise * rng.normal(tf.shape(images))
             fake_seen = fakes + instance_noise * rng.normal(tf.shape(fakes))
-            real_logits, real_classes = discriminator([augment(real_seen), labels], training=True)
-            fake_logits, fake_classes = discriminator([augment(fake_seen), asked], training=True)
+            real_logits, real_classes = discriminator([run.augment(real_seen, rng), labels], training=True)
+            fake_logits, fake_classes = discriminator([run.augment(fake_seen, rng), asked], training=True)
             gen_loss = generator_loss(fake_logits) + ac * class_loss(asked, fake_classes)
             disc_loss = discriminator_loss(real_logits, fake_logits, recipe["real_label"])
             disc_loss += ac * class_loss(labels, real_classes)  # the classes of real images only

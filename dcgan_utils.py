@@ -688,6 +688,12 @@ def without_labels(model, inputs, labels):
     return inputs
 
 
+def class_grid_inputs(seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The noise and labels of a 10x10 class grid: row c draws class c from the first 10 seeds."""
+    classes, seed_index = np.divmod(np.arange(100), 10)
+    return seeds[seed_index], classes
+
+
 def class_row_names(predicted: np.ndarray | None, per_row: int) -> list[str]:
     """The class grid's row names: each class, and with `predicted` (the class a classifier gives
     each image, row by row) how many of the row's images it calls that class, e.g. "horse 7/10"."""

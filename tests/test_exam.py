@@ -135,3 +135,22 @@ def test_the_exam_draws_fakes_from_its_own_noise(nb, tmp_path):
     state = run.noise_rng.state.numpy().copy()
     tiny_exam().take(run, 1)
     assert np.array_equal(state, run.noise_rng.state.numpy())
+
+
+def test_d_sees_the_exams_images_through_the_runs_augmentation(nb, tmp_path, monkeypatch):
+    """A Step 7 run with DiffAugment is examined on augmented images, as it trains on them (with the
+    exam's own draws); without DiffAugment, on the images as they are."""
+    seen = []
+    for diffaugment in (True, False):
+        run = tiny_run(nb, tmp_path, f"aug-{diffaugment}", recipe=tiny_step7_recipe(diffaugment=diffaugment))
+        exam = tiny_exam()
+        judged, real_logits = [], exam.logits
+
+        def recording(d, images, labels, judged=judged, real_logits=real_logits):
+            judged.append(images)
+            return real_logits(d, images, labels)
+
+        monkeypatch.setattr(exam, "logits", recording)
+        exam.take(run, 1)
+        seen.append(np.array_equal(judged[1], exam.seen[0]) and np.array_equal(judged[2], exam.unseen[0]))
+    assert seen == [False, True]

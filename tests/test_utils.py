@@ -270,3 +270,10 @@ def test_history_lines_show_the_last_epochs_as_the_progress_bar_left_them():
     assert lines[-1].startswith("epoch 7/50: ") and "G 8.000 " in lines[-1] and lines[-1].endswith("3:08]")
     assert utils.history_lines(history, 390, 50, last=2).splitlines() == lines[-2:]
     assert utils.history_lines([], 390, 50) == ""
+
+
+def test_the_class_grid_draws_class_c_in_row_c_from_the_first_ten_seeds():
+    seeds = np.arange(16)[:, None] * np.ones((1, 3))
+    noise, labels = utils.class_grid_inputs(seeds)
+    assert labels.reshape(10, 10).tolist() == [[c] * 10 for c in range(10)]
+    assert noise[:, 0].reshape(10, 10).tolist() == [list(range(10))] * 10
