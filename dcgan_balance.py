@@ -15,12 +15,15 @@ switched off, `make_balanced_train_step` is Step 7's step, draw for draw (tested
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 import dcgan_lesson as lesson
 
+BALANCE_FILE = Path("training_history") / "balance_search.json"  # the short runs' rows
+BALANCE_WEIGHTS = Path("training_history") / "balance_search"  # each short run's average of G (.npz)
 LECAM_DECAY = 0.99  # the anchors' moving-mean decay (the paper's code)
 ADA_IMAGES = 500_000  # images over which p can go from 0 to 1 (the paper's speed)
 
@@ -197,3 +200,70 @@ def verdict_rows(rows: list[dict], epochs: int) -> list[dict]:
 def saved_weights(generator) -> dict[str, np.ndarray]:
     """A generator's weights by index, for np.savez (the search keeps each short run's average)."""
     return {f"w{i:03d}": weight for i, weight in enumerate(generator.get_weights())}
+
+
+def balance_table(rows: list[dict], epochs: int) -> str:
+    """A markdown table of the balanced short runs at `epochs`: D's accuracy on its training batches
+    and in its exam (the real images it trains on, held-out ones, the gap, fresh fakes at both
+    thresholds), the average's classifier-FID and label agreement, ADA's p; then the rule's
+    verdict of each candidate (against the reference at the same seed)."""
+    shown = [row for row in rows if row["epochs"] == epochs and "history" in row["result"]]
+    if not shown:
+        return (
+            f"*No balanced short runs of {epochs} epochs saved yet: `python dcgan_tools.py balance-search`.*"
+        )
+    verdicts = {(v["recipe"], v["seed"]): v for v in verdict_rows(rows, epochs)}
+    lines = [
+        "| recipe | seed | fake acc, training batches | real acc, training batches | exam: real it trains on "
+        "| exam: real held out | gap | exam: fresh fakes caught, logit < 0 / < 0.5 | FID of its average "
+        "| label agreement | ADA's p | the rule |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in shown:
+        last, ema = row["result"]["history"][-1], row["result"]["ema"]
+        verdict = verdicts.get((row["recipe"], row["seed"]))
+        judged = (
+            "reference"
+            if row["recipe"] == REFERENCE
+            else ("passes" if verdict and verdict["passes"] else "fails")
+        )
+        name = row["recipe"].replace(f"{REFERENCE}+", "+") if row["recipe"] != REFERENCE else REFERENCE
+        fakes = f"{last['fresh_fake_acc']:.3f} / {last['fresh_fake_acc_course']:.3f}"
+        agreement, p = ema.get("label_agreement", float("nan")), last.get("augment_p")
+        lines.append(
+            f"| {name} | {row['seed']} | {last['fake_acc']:.3f} | {last['real_acc']:.3f} | "
+            f"{last['seen_real_acc']:.3f} | {last['held_out_real_acc']:.3f} | "
+            f"{last['seen_real_acc'] - last['held_out_real_acc']:+.3f} | {fakes} | "
+            f"{ema['classifier_fid']:.2f} | {agreement:.1%} | {'-' if p is None else f'{p:.3f}'} | {judged} |"
+        )
+    return "\n".join(lines)
+
+
+def run_balance_search(
+    candidates: list[str], leader: str | None, epochs: int, data_dir: str, parameters: dict, recipe: dict
+) -> list[dict]:
+    """Issue 27's short runs (balance_plan) with the notebook's `parameters` and baseline `recipe`,
+    each saved to BALANCE_FILE as it ends and its average of G to BALANCE_WEIGHTS; returns the
+    rule's verdicts."""
+    import dcgan_eval as evaluation
+    import dcgan_search as search
+    import dcgan_utils as utils
+
+    p = parameters
+    train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
+    yardstick = evaluation.Yardstick.load(".", data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
+    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"])
+    setup = search.SearchSetup(
+        lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
+        p["PRECISION"], exam, BALANCE_WEIGHTS,
+    )  # fmt: skip
+    settings = {
+        "noise_dim": p["NOISE_DIM"],
+        "jit": p["JIT_COMPILE"],
+        "checkpoint_every": 1,
+        "snapshot_every": 0,
+    }
+    rows = search.run_search(
+        balance_plan(candidates, leader), recipe, settings, setup, yardstick, ".", BALANCE_FILE
+    )
+    return verdict_rows(rows, epochs)

@@ -825,24 +825,33 @@ def recognizable_text(all_metrics: dict[str, dict]) -> str:
     )
 
 
-def fake_accuracy_trend(history: list[dict]) -> dict:
-    """Slope of the fake accuracy per 10 epochs (least squares over the run) and its last-10 mean."""
+def fake_accuracy_trend(history: list[dict], first: int = 10) -> dict:
+    """The fake accuracy's least-squares slope per 10 epochs from epoch `first` on (the level of the
+    first epochs, set while the instance noise and the warm-up last, is left out), and its mean
+    over the last 10 epochs."""
     epochs = np.array([row["epoch"] for row in history], dtype=float)
     accuracy = np.array([row["fake_acc"] for row in history], dtype=float)
-    known = np.isfinite(accuracy)  # epochs marked missing are left out
+    known = np.isfinite(accuracy) & (epochs >= first)  # epochs marked missing are left out
     slope = np.polyfit(epochs[known], accuracy[known], 1)[0] if known.sum() > 1 else float("nan")
-    return {"slope_per_10_epochs": 10 * slope, "last_10_mean": float(np.nanmean(accuracy[-10:]))}
+    return {
+        "slope_per_10_epochs": 10 * slope,
+        "last_10_mean": float(np.nanmean(accuracy[-10:])),
+        "first": first,
+    }
 
 
 def fake_accuracy_text(histories: dict[str, list[dict]]) -> str:
-    """Per run: fake accuracy at the first and last epoch, its trend and its last-10 mean."""
+    """Per run: fake accuracy at the first and last epoch, its trend from epoch 10 on and its
+    last-10 mean, and whether the trend heads toward 0.5."""
     lines = []
     for name, history in histories.items():
-        trend = fake_accuracy_trend(history)
+        trend, last = fake_accuracy_trend(history), len(history)
+        slope = trend["slope_per_10_epochs"]
+        heading = "toward 0.5" if slope < 0 else "away from 0.5" if slope > 0 else "flat"
         lines.append(
             f"{name}: fake accuracy {history[0]['fake_acc']:.2f} at epoch 1, {history[-1]['fake_acc']:.2f} "
-            f"at epoch {len(history)}; trend {trend['slope_per_10_epochs']:+.3f} per 10 epochs, "
-            f"last 10 epochs {trend['last_10_mean']:.2f}"
+            f"at epoch {last}; trend over epochs {trend['first']}-{last} {slope:+.3f} per 10 epochs "
+            f"({heading}), last 10 epochs {trend['last_10_mean']:.2f}"
         )
     return "\n".join(lines)
 

@@ -193,37 +193,6 @@ def baseline_recipe(parameters: dict) -> dict:
     }  # fmt: skip
 
 
-BALANCE_FILE = Path("training_history") / "balance_search.json"
-BALANCE_WEIGHTS = Path("training_history") / "balance_search"
-
-
-def balance_search(candidates: list[str], leader: str | None, epochs: int, data_dir: str) -> list[dict]:
-    """Issue 27's short runs (dcgan_balance.balance_plan) with the notebook's parameters, each saved
-    to BALANCE_FILE as it ends, its average of G to BALANCE_WEIGHTS; returns the rule's verdicts."""
-    import dcgan_balance as balance
-    import dcgan_eval as evaluation
-    import dcgan_lesson as lesson
-    import dcgan_search as search
-
-    p = notebook_parameters()
-    train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
-    yardstick = evaluation.Yardstick.load(".", data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
-    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"])
-    setup = search.SearchSetup(
-        lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
-        p["PRECISION"], exam, BALANCE_WEIGHTS,
-    )  # fmt: skip
-    settings = {
-        "noise_dim": p["NOISE_DIM"],
-        "jit": p["JIT_COMPILE"],
-        "checkpoint_every": 1,
-        "snapshot_every": 0,
-    }
-    plan = balance.balance_plan(candidates, leader)
-    rows = search.run_search(plan, baseline_recipe(p), settings, setup, yardstick, ".", BALANCE_FILE)
-    return balance.verdict_rows(rows, epochs)
-
-
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -259,7 +228,13 @@ def main(argv: list[str] | None = None) -> None:
     balance.add_argument("--data-dir", default="", help="a cifar-10-batches-py folder ('' : $CIFAR10_DIR)")
     args = parser.parse_args(argv)
     if args.command == "balance-search":
-        for verdict in balance_search(args.candidates, args.leader, args.epochs, args.data_dir):
+        import dcgan_balance as balance  # TensorFlow is imported only for this command
+
+        parameters = notebook_parameters()
+        verdicts = balance.run_balance_search(
+            args.candidates, args.leader, args.epochs, args.data_dir, parameters, baseline_recipe(parameters)
+        )
+        for verdict in verdicts:
             print(json.dumps(verdict))
     elif args.command == "sync":
         print(f"{LESSON.name}: {'written' if sync_lesson() else 'already up to date'}")

@@ -104,12 +104,9 @@ def test_a_balanced_short_run_sits_the_exam_each_epoch_and_keeps_its_average(nb,
 
 def row(recipe: str, seed: int, fake_acc: float, seen: float, held_out: float, fid: float) -> dict:
     last = {"epoch": 10, "fake_acc": fake_acc, "seen_real_acc": seen, "held_out_real_acc": held_out}
-    return {
-        "recipe": recipe,
-        "seed": seed,
-        "epochs": 10,
-        "result": {"history": [last], "ema": {"classifier_fid": fid}},
-    }
+    last |= {"real_acc": 0.7, "fresh_fake_acc": 0.8, "fresh_fake_acc_course": 0.9}
+    ema = {"classifier_fid": fid, "label_agreement": 0.8}
+    return {"recipe": recipe, "seed": seed, "epochs": 10, "result": {"history": [last], "ema": ema}}
 
 
 def test_the_rule_needs_both_lower_by_more_than_the_references_spread_and_no_worse_fid():
@@ -136,3 +133,17 @@ def test_the_plan_runs_the_reference_twice_then_each_candidate_then_the_leader()
     assert balance.balance_plan(["lecam03", "ada"], "ada") == [
         (ref, 44), (ref, 45), (f"{ref}+lecam03", 44), (f"{ref}+ada", 44), (f"{ref}+ada", 45),
     ]  # fmt: skip
+
+
+def test_the_table_shows_each_run_with_its_verdict_and_the_gap():
+    ref = balance.REFERENCE
+    rows = [row(ref, 44, 0.90, 0.95, 0.85, 3.0), row(ref, 45, 0.88, 0.94, 0.85, 3.2)]
+    rows += [row(f"{ref}+lecam03", 44, 0.80, 0.90, 0.86, 3.1), row(f"{ref}+ada", 44, 0.70, 0.90, 0.86, 3.5)]
+    lines = balance.balance_table(rows, 10).splitlines()
+    assert len(lines) == 2 + 4
+    assert lines[2].startswith(
+        f"| {ref} | 44 | 0.900 | 0.700 | 0.950 | 0.850 | +0.100 | 0.800 / 0.900 | 3.00 |"
+    )
+    assert lines[4].startswith("| +lecam03 | 44 |") and lines[4].endswith("| - | passes |")
+    assert lines[5].endswith("| fails |")
+    assert "No balanced short runs of 5 epochs" in balance.balance_table(rows, 5)

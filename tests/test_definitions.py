@@ -368,9 +368,11 @@ def test_class_grid_draws_one_row_per_class_from_the_first_ten_seeds(nb, tmp_pat
 
 def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
     path = tmp_path / "history.json"
-    utils.save_history(path, [{"epoch": e, "fake_acc": 1.0 - 0.01 * e} for e in range(1, 21)])
+    rows = [{"epoch": e, "fake_acc": 1.0 - 0.01 * e} for e in range(1, 21)]
+    rows[:9] = [{"epoch": e, "fake_acc": 0.5} for e in range(1, 10)]  # epochs 1-9 are not in the trend
+    utils.save_history(path, rows)
     trend = evaluation.fake_accuracy_trend(utils.load_history(path))
-    assert trend["slope_per_10_epochs"] == pytest.approx(-0.1)
+    assert trend["slope_per_10_epochs"] == pytest.approx(-0.1) and trend["first"] == 10
     assert trend["last_10_mean"] == pytest.approx(1.0 - 0.155)  # epochs 11-20
     rows = utils.load_history(path)
     rows[-1]["fake_acc"] = 0.0  # the file changes, so does the number
@@ -378,6 +380,8 @@ def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
     changed = evaluation.fake_accuracy_trend(utils.load_history(path))
     assert changed["last_10_mean"] == pytest.approx(1.0 - 0.155 - 0.8 / 10)  # epoch 20 was 0.8
     assert changed["slope_per_10_epochs"] < trend["slope_per_10_epochs"]
+    text = evaluation.fake_accuracy_text({"run": utils.load_history(path)})
+    assert "trend over epochs 10-20 " in text and "(toward 0.5)" in text
 
 
 def test_a_large_picture_is_embedded_as_a_jpeg_and_a_small_one_as_it_is(tmp_path):

@@ -111,9 +111,19 @@ def test_what_the_comparison_shows_quotes_the_comparison_files():
 
 
 def test_the_rubric_quotes_the_ac_runs_fake_accuracy():
+    import dcgan_eval as evaluation
+
     text = markdown_cell("No run's fake accuracy reaches 0.5")
     fake = [row["fake_acc"] for row in read("conditional_ac/history.json")]
     assert f"stays at {span(fake)}" in text
+    trend = evaluation.fake_accuracy_trend(read("conditional_ac/history.json"))
+    second = evaluation.fake_accuracy_trend(read("conditional_ac_seed43/history.json"))
+    assert f"rises by {trend['slope_per_10_epochs']:.3f} per 10 epochs" in text
+    assert (
+        f"last ten epochs average {trend['last_10_mean']:.2f}" in text and "trend goes away from 0.5" in text
+    )
+    assert f"{second['slope_per_10_epochs']:.3f}" == f"{trend['slope_per_10_epochs']:.3f}"  # "as fast"
+    assert f"average {second['last_10_mean']:.2f}." in text
 
 
 def test_reading_the_results_quotes_the_baseline_history():
