@@ -250,10 +250,21 @@ def label_report_text(report: dict) -> str:
         f"x{scale}: {m['label_agreement']:.1%} and FID {m['classifier_fid']:.2f}"
         for scale, m in report["noise_scale_sweep"].items()
     )
+    easier = [
+        name
+        for name, g, r in zip(utils.CIFAR10_CLASSES, generated["per_class"], real["per_class"], strict=True)
+        if g > r
+    ]
+    warning = (
+        f"\nwarning: agreement above the classifier's accuracy on real images ({', '.join(easier)}): these "
+        "images may be easier to classify than real ones, which agreement cannot tell from better"
+        if easier
+        else ""
+    )
     return (
         f"label agreement {generated['overall']:.1%} against the classifier's {real['overall']:.1%} on real "
         f"test images ({evaluation.ratio(generated['overall'], real['overall']):.2f}x)\n"
-        f"per class, generated/real: {per_class}\nnoise scaled {sweep}"
+        f"per class, generated/real: {per_class}\nnoise scaled {sweep}{warning}"
     )
 
 
@@ -434,6 +445,29 @@ def verdict_table(comparison: Comparison, labels: list[str], previous: str) -> s
             )
             for label in labels
         }
+    )
+
+
+def seed_spread_text(comparison: Comparison, labels: list[str]) -> str:
+    """The classifier-FID ratio to the baseline of each training seed of Step 7's recipe, with its
+    95% sampling interval, and the spread across the seeds: which of the two is wider, and that the
+    verdict judged each seed by its own sampling interval."""
+    ratios = {label: comparison.metrics[label]["vs_baseline"] for label in labels}
+    shown = "; ".join(
+        f"{label}: {r['fid_ratio']:.3f}x (sampling interval {r['fid_ratio_interval'][0]:.3f}-"
+        f"{r['fid_ratio_interval'][1]:.3f})"
+        for label, r in ratios.items()
+    )
+    if len(ratios) < 2:
+        return f"classifier-FID against the baseline's, {shown}; one training seed: no seed spread."
+    values = [r["fid_ratio"] for r in ratios.values()]
+    spread = max(values) - min(values)
+    widest = max(r["fid_ratio_interval"][1] - r["fid_ratio_interval"][0] for r in ratios.values())
+    wider = "wider" if spread > widest else "narrower"
+    return (
+        f"classifier-FID against the baseline's, {shown}. Spread across the {len(values)} training seeds: "
+        f"{spread:.3f}, {wider} than the widest sampling interval ({widest:.3f}). The verdict judged "
+        "each seed by its own sampling interval."
     )
 
 

@@ -111,3 +111,30 @@ def test_a_report_not_made_in_this_execution_is_removed(tmp_path):
     utils.write_json_or_remove(path, {})  # too few images this time: nothing measured
     assert not path.exists()
     utils.write_json_or_remove(path, {})  # and no error when there was none
+
+
+def test_the_verdict_gives_the_seed_spread_beside_the_sampling_intervals():
+    def ratio(value, low, high):
+        return {"vs_baseline": {"fid_ratio": value, "fid_ratio_interval": [low, high]}}
+
+    metrics = {"a, epoch 50": ratio(0.20, 0.19, 0.21), "b, epoch 50": ratio(0.25, 0.24, 0.26)}
+    comparison = reports.Comparison(metrics, {}, {}, {})
+    text = reports.seed_spread_text(comparison, ["a, epoch 50", "b, epoch 50"])
+    assert "a, epoch 50: 0.200x (sampling interval 0.190-0.210)" in text
+    assert (
+        "Spread across the 2 training seeds: 0.050, wider than the widest sampling interval (0.020)" in text
+    )
+    assert "one training seed: no seed spread" in reports.seed_spread_text(comparison, ["a, epoch 50"])
+
+
+def test_agreement_above_the_real_images_comes_with_a_warning():
+    report = {
+        "generated": {"overall": 0.9, "per_class": [0.9] * 9 + [0.5]},
+        "real test images": {"overall": 0.8, "per_class": [0.8] * 10},
+        "noise_scale_sweep": {},
+    }
+    text = reports.label_report_text(report)
+    assert "warning: agreement above the classifier's accuracy on real images (airplane," in text
+    assert "ship)" in text and "truck" not in text.split("warning")[1]
+    report["generated"]["per_class"] = [0.5] * 10
+    assert "warning" not in reports.label_report_text(report)
