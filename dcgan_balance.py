@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 import dcgan_lesson as lesson
@@ -195,11 +194,6 @@ def verdict_rows(rows: list[dict], epochs: int) -> list[dict]:
         reference = found[(REFERENCE, seed)]
         judged.append({"recipe": recipe, "seed": seed, **numbers, **judge(numbers, reference, spread)})
     return judged
-
-
-def saved_weights(generator) -> dict[str, np.ndarray]:
-    """A generator's weights by index, for np.savez (the search keeps each short run's average)."""
-    return {f"w{i:03d}": weight for i, weight in enumerate(generator.get_weights())}
 
 
 def balance_table(rows: list[dict], epochs: int) -> str:

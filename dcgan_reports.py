@@ -317,6 +317,11 @@ def curve_key(count: int, seed: int, classifier: str) -> str:
     return f"{count} images, seed {seed}, classifier {classifier}"
 
 
+def agreement_key(count: int, seed: int, classifier: str) -> str:
+    """The key of a conditional run's label agreement curve, beside its curve_key."""
+    return f"{curve_key(count, seed, classifier)}, label agreement"
+
+
 def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, float]:
     """classifier-FID of each saved generator snapshot of a run (epoch -> FID), cached per run in
     its metric_curve.json: snapshots are not committed, their numbers are. For a class-conditional
@@ -324,9 +329,9 @@ def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, flo
     cache_path = paths["history"].with_name("metric_curve.json")
     cache = utils.read_json(cache_path)
     fid_key = curve_key(count, seed, yardstick.info["identity"])
-    agreement_key = f"{fid_key}, label agreement"
+    agreement_at = agreement_key(count, seed, yardstick.info["identity"])
     curve = {int(epoch): fid for epoch, fid in cache.get(fid_key, {}).items()}
-    agreement = {int(epoch): share for epoch, share in cache.get(agreement_key, {}).items()}
+    agreement = {int(epoch): share for epoch, share in cache.get(agreement_at, {}).items()}
     snapshots = {int(p.stem.rsplit("_", 1)[1]): p for p in paths["snapshots"].glob("generator_epoch_*.npz")}
     conditional = utils.saved_run_config(paths["config"]).get("recipe", {}).get("conditional", False)
     new = sorted(e for e in snapshots if e not in curve or (conditional and e not in agreement))
@@ -338,7 +343,7 @@ def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, flo
         if conditional:
             agreement[epoch] = agreed["overall"]
     if new:
-        numbers = {fid_key: curve} | ({agreement_key: agreement} if agreement else {})
+        numbers = {fid_key: curve} | ({agreement_at: agreement} if agreement else {})
         written = {key: {str(e): values[e] for e in sorted(values)} for key, values in numbers.items()}
         utils.atomic_write_json(cache_path, {**cache, **written})
     return dict(sorted(curve.items()))
@@ -348,8 +353,7 @@ def agreement_curve(paths: dict, count: int, seed: int, classifier: str) -> dict
     """The label agreement at each point of a conditional run's metric curve (epoch -> share), as
     metric_curve cached it; {} for a run without one."""
     cache = utils.read_json(paths["history"].with_name("metric_curve.json"))
-    key = f"{curve_key(count, seed, classifier)}, label agreement"
-    return {int(e): share for e, share in cache.get(key, {}).items()}
+    return {int(e): share for e, share in cache.get(agreement_key(count, seed, classifier), {}).items()}
 
 
 def curve_comparison(
