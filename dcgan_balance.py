@@ -17,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 import dcgan_lesson as lesson
+import dcgan_utils as utils
 
 BALANCE_FILE = Path("training_history") / "balance_search.json"  # the short runs' rows
 BALANCE_WEIGHTS = Path("training_history") / "balance_search"  # each short run's average of G (.npz)
@@ -196,22 +198,24 @@ def verdict_rows(rows: list[dict], epochs: int) -> list[dict]:
     return judged
 
 
-def balance_table(rows: list[dict], epochs: int) -> str:
+def balance_table(rows: list[dict], epochs: int, floor: dict | None = None) -> str:
     """A markdown table of the balanced short runs at `epochs`: D's accuracy on its training batches
     and in its exam (the real images it trains on, held-out ones, the gap, fresh fakes at both
-    thresholds), the average's classifier-FID and label agreement, ADA's p; then the rule's
-    verdict of each candidate (against the reference at the same seed)."""
+    thresholds), the average's classifier-FID, mean per-class KID, label agreement and CAS (where
+    measured), ADA's p (ADA's rows only); then the rule's verdict of each candidate (against the
+    reference at the same seed). With `floor` (search.real_floor), real test images' numbers close it."""
     shown = [row for row in rows if row["epochs"] == epochs and "history" in row["result"]]
     if not shown:
         return (
             f"*No balanced short runs of {epochs} epochs saved yet: `python dcgan_tools.py balance-search`.*"
         )
     verdicts = {(v["recipe"], v["seed"]): v for v in verdict_rows(rows, epochs)}
+    dash = utils.format_or_dash
     lines = [
         "| recipe | seed | fake acc, training batches | real acc, training batches | exam: real it trains on "
         "| exam: real held out | gap | exam: fresh fakes caught, logit < 0 / < 0.5 | FID of its average "
-        "| label agreement | ADA's p | the rule |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| per-class KID x1000 | label agreement | CAS | ADA's p | the rule |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in shown:
         last, ema = row["result"]["history"][-1], row["result"]["ema"]
@@ -223,14 +227,98 @@ def balance_table(rows: list[dict], epochs: int) -> str:
         )
         name = row["recipe"].replace(f"{REFERENCE}+", "+") if row["recipe"] != REFERENCE else REFERENCE
         fakes = f"{last['fresh_fake_acc']:.3f} / {last['fresh_fake_acc_course']:.3f}"
-        agreement, p = ema.get("label_agreement", float("nan")), last.get("augment_p")
+        p = last.get("augment_p") if "+ada" in row["recipe"] else None  # without ADA, every image: p = 1
         lines.append(
             f"| {name} | {row['seed']} | {last['fake_acc']:.3f} | {last['real_acc']:.3f} | "
             f"{last['seen_real_acc']:.3f} | {last['held_out_real_acc']:.3f} | "
             f"{last['seen_real_acc'] - last['held_out_real_acc']:+.3f} | {fakes} | "
-            f"{ema['classifier_fid']:.2f} | {agreement:.1%} | {'-' if p is None else f'{p:.3f}'} | {judged} |"
+            f"{ema['classifier_fid']:.2f} | {dash(ema.get('per_class_kid'), '.2f')} | "
+            f"{dash(ema.get('label_agreement'), '.1%')} | {dash(row['result'].get('cas'), '.3f')} | "
+            f"{dash(p, '.3f')} | {judged} |"
+        )
+    if floor is not None:
+        lines.append(
+            f"| real test images (the floor) | - | - | - | - | - | - | - | {floor['classifier_fid']:.2f} | "
+            f"{floor['per_class_kid']:.2f} | {floor['label_agreement']:.1%} | {dash(floor['cas'], '.3f')} "
+            "(trained on real) | - | - |"
         )
     return "\n".join(lines)
+
+
+def draw_exam_curves(rows: list[dict], epochs: int, path: Path) -> Path:
+    """One panel per balanced short run of `epochs` epochs: per epoch, D's fake accuracy on its
+    training batches beside its exam (real images it trains on, held-out ones, fresh fakes caught at
+    logit < 0), with the 0.5 line; saved to `path`."""
+    import matplotlib.pyplot as plt
+
+    shown = [row for row in rows if row["epochs"] == epochs and "history" in row["result"]]
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 2.8), sharey=True, squeeze=False)
+    lines = (
+        ("fake_acc", "fakes, training batches", "-"),
+        ("fresh_fake_acc", "exam: fresh fakes", ":"),
+        ("seen_real_acc", "exam: real it trains on", "--"),
+        ("held_out_real_acc", "exam: real held out", "-."),
+    )
+    for ax, row in zip(axes[0], shown, strict=True):
+        history = row["result"]["history"]
+        for key, label, style in lines:
+            ax.plot([r["epoch"] for r in history], [r[key] for r in history], style, label=label)
+        ax.axhline(0.5, color="grey", linewidth=0.8)
+        name = (
+            row["recipe"].replace(f"{REFERENCE}+", "+") if row["recipe"] != REFERENCE else "Step 7's recipe"
+        )
+        ax.set(title=f"{name}, seed {row['seed']}", xlabel="epoch", ylim=(0, 1.02))
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("D's accuracy")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    utils.save_figure(fig, path, dpi=80)
+    return path
+
+
+def saved_average(row: dict) -> tf.keras.Model | None:
+    """The average of G that a short run saved in BALANCE_WEIGHTS, in float32; None when absent."""
+    weights = BALANCE_WEIGHTS / f"{row['recipe']}@{row['seed']}-{row['epochs']}.npz"
+    if not weights.exists():
+        return None
+    generator = lesson.build_conditional_generator(
+        row["settings"]["noise_dim"], row["settings"]["width"], "float32"
+    )
+    generator.set_weights(utils.load_arrays(weights))
+    return generator
+
+
+def measure_saved_rows(yardstick, test_set: tuple, cas_images: int) -> list[dict]:
+    """Add to every saved short run whose average is at hand what its row lacks: the mean per-class
+    KID of its measured images (the same ones as its FID) and its CAS on `cas_images` of them (the
+    yardstick's classifier architecture and training, as the notebook's CAS). Each row is saved as
+    it is measured; returns the rows."""
+    import dcgan_eval as evaluation
+    import dcgan_reports as reports
+    import dcgan_search as search
+
+    rows = search.read_rows(BALANCE_FILE)
+    for row in rows:
+        result, generator = row["result"], saved_average(row)
+        if generator is None or ("cas" in result and "per_class_kid" in result["ema"]):
+            continue
+        count, seed = row["settings"]["measured"], row["seed"]
+        images, asked = reports.generate_images(generator, count, seed), np.arange(count) % 10
+        kids = yardstick.per_class_kids(lambda c, images=images, asked=asked: images[asked == c])
+        result["ema"]["per_class_kid"] = float(np.mean(kids))
+        many = reports.generate_images(generator, cas_images, seed)
+        info = yardstick.info
+        score = evaluation.classification_accuracy_score(
+            many, np.arange(cas_images) % 10, test_set, info["epochs"], info["seed"]
+        )
+        result.update(cas=score["overall"], cas_per_class=score["per_class"], cas_images=cas_images)
+        rows = search.save_row(BALANCE_FILE, row)
+        print(
+            f"{row['recipe']} at seed {row['seed']}: per-class KID x1000 {np.mean(kids):.2f}, "
+            f"CAS {score['overall']:.3f}"
+        )
+    return rows
 
 
 def run_balance_search(
@@ -241,7 +329,6 @@ def run_balance_search(
     rule's verdicts."""
     import dcgan_eval as evaluation
     import dcgan_search as search
-    import dcgan_utils as utils
 
     p = parameters
     train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
@@ -261,3 +348,13 @@ def run_balance_search(
         balance_plan(candidates, leader), recipe, settings, setup, yardstick, ".", BALANCE_FILE
     )
     return verdict_rows(rows, epochs)
+
+
+def measure_balance_search(data_dir: str, parameters: dict) -> list[dict]:
+    """measure_saved_rows with the notebook's `parameters` (its yardstick, and CAS on EVAL_IMAGES
+    images, as the notebook's)."""
+    import dcgan_eval as evaluation
+
+    p = parameters
+    yardstick = evaluation.Yardstick.load(".", data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
+    return measure_saved_rows(yardstick, utils.load_cifar10(data_dir, "test"), p["EVAL_IMAGES"])

@@ -359,6 +359,39 @@ def balanced_real_subset(
     return images[chosen], labels[chosen]
 
 
+def images_identity(images: np.ndarray, labels: np.ndarray) -> str:
+    """A set of labelled images' identity: the first 12 hex digits of the SHA-256 of their bytes.
+    A cached CAS carries its test set's and its ceiling its training images', so a score measured
+    on other data (the JPEG copy, a test's fake folder) is never read as this data's."""
+    import hashlib
+
+    digest = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    digest.update(np.asarray(labels, np.int64).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def cas_table(scores: dict[str, dict], ceiling: str) -> str:
+    """A markdown table of classification_accuracy_score results, one row per named training set,
+    overall and per class, each beside the `ceiling` row's (real training images) as a multiple;
+    one line saying so when there are none."""
+    if not scores:
+        return "*No class-conditional run compared: no CAS.*"
+    top = scores[ceiling]
+    lines = [
+        "| trained on | CAS | x the ceiling | " + " | ".join(CIFAR10_CLASSES) + " |",
+        "|---|---|---|" + "---|" * len(CIFAR10_CLASSES),
+    ]
+    for name, score in scores.items():
+        classes = " | ".join(
+            f"{mine:.2f} ({ratio(mine, best):.2f}x)"
+            for mine, best in zip(score["per_class"], top["per_class"], strict=True)
+        )
+        lines.append(
+            f"| {name} | {score['overall']:.3f} | {ratio(score['overall'], top['overall']):.3f} | {classes} |"
+        )
+    return "\n".join(lines)
+
+
 def classifier_identity(weights: str | Path) -> str:
     """A classifier's identity: the first 12 hex digits of its weights file's SHA-256. The caches
     of numbers it measured carry it, so another classifier's numbers are never read as its own."""
@@ -498,6 +531,10 @@ class DiscriminatorExam:
             "fresh_fake_acc_course": float(np.mean(fake_logits < 0.5)),
         }
 
+    def text_at_checkpoint(self, run) -> str:
+        """exam_text of the exam that the run's D sits at its restored epoch."""
+        return exam_text({"epoch": run.epoch, **self.take(run, run.epoch)})
+
 
 def exam_text(row: dict) -> str:
     """One line of a history row's exam, fake accuracy at both thresholds; says so when the run's
@@ -622,6 +659,19 @@ class Yardstick:
             fids.append(frechet_distance(classifier_outputs(self.classifier, images)[0], reference))
         return fids
 
+    def per_class_kids(self, images_of_class) -> list[float]:
+        """KID x1000 of `images_of_class(c)` (uint8 images) against the reference images of class c,
+        for each of the 10 classes. Unlike the per-class FID, KID is unbiased at a few hundred
+        images a class, so a less varied G is not favoured by the small sample."""
+        return [
+            1000
+            * kernel_distance(
+                classifier_outputs(self.classifier, images_of_class(label))[0],
+                self.reference_features[self.reference_labels == label],
+            )[0]
+            for label in range(len(CIFAR10_CLASSES))
+        ]
+
     def nearest(self, images: np.ndarray):
         """(index of each image's nearest reference image in the classifier's features, the distance)."""
         return nearest_neighbours(classifier_outputs(self.classifier, images)[0], self.reference_features)
@@ -744,6 +794,11 @@ TARGETS = (
         Check("per_class_fid", "<=", 1.0, "previous_per_class_fid"),
     ),
     target(
+        "CAS >= {}x the real-image ceiling",
+        "{cas:.3f} vs {cas_ceiling:.3f}: {cas_ratio:.2f}x",
+        Check("cas_ratio", ">=", 0.8),  # trained on 10,000 of its images, against as many real ones
+    ),
+    target(
         "recognizable share >= {}x the baseline's",
         "{recognizable_ratio:.2f}x",
         Check("recognizable_ratio", ">=", 1.5),  # the point estimate
@@ -754,23 +809,29 @@ TARGETS = (
 def target_numbers(raw: dict) -> dict:
     """The numbers TARGETS judge, from a run's `agreement` and `real_accuracy` (overall),
     `class_agreement` and `class_real_accuracy` (lists of 10), `vs_baseline` (Yardstick.compare),
-    `curve_ratio`, and `per_class_fid` with `previous_per_class_fid` (means over the classes). What
-    was not measured (too few images, no epochs 25-50, no previous run) is None."""
+    `curve_ratio`, `per_class_fid` with `previous_per_class_fid` (means over the classes), and `cas`
+    with `cas_ceiling` (overall). What was not measured (too few images, no epochs 25-50, no
+    previous run, no CAS) is None."""
     ratios = raw["vs_baseline"]
     numbers = {
         key: raw.get(key)
-        for key in ("agreement", "real_accuracy", "curve_ratio", "per_class_fid", "previous_per_class_fid")
-    }
+        for key in (
+            "agreement", "real_accuracy", "curve_ratio", "per_class_fid", "previous_per_class_fid", "cas",
+            "cas_ceiling",
+        )
+    }  # fmt: skip
     numbers.update(
         fid_ratio=ratios["fid_ratio"],
         fid_ratio_upper=ratios["fid_ratio_interval"][1],
         recognizable_ratio=ratios["recognizable_ratio"],
-        agreement_ratio=None,
         worst_class=None,
         worst_class_ratio=None,
     )
-    if None not in (raw.get("agreement"), raw.get("real_accuracy")):
-        numbers["agreement_ratio"] = ratio(raw["agreement"], raw["real_accuracy"])
+    for share, of, ceiling in (
+        ("agreement_ratio", "agreement", "real_accuracy"),
+        ("cas_ratio", "cas", "cas_ceiling"),
+    ):
+        numbers[share] = None if None in (raw.get(of), raw.get(ceiling)) else ratio(raw[of], raw[ceiling])
     if None not in (raw.get("class_agreement"), raw.get("class_real_accuracy")):
         # each class's agreement over its real-image accuracy (a class the classifier never gets: no bar)
         shares = [
@@ -798,15 +859,40 @@ def verdicts(numbers: dict, rule: tuple[Target, ...] = TARGETS) -> list[dict]:
     return rows
 
 
-def verdicts_table(run_verdicts: dict[str, list[dict]]) -> str:
-    """A markdown table of verdicts() for each named run, one row per target."""
+def verdicts_table(run_verdicts: dict[str, list[dict]], floor: list[str] | None = None) -> str:
+    """A markdown table of verdicts() for each named run, one row per target; with `floor`, a last
+    column of real test images' number for each target ("-" where it has none)."""
     said = {True: "met", False: "not met", None: "not judged"}
-    names = list(run_verdicts)
+    names = list(run_verdicts) + (["real test images (the floor)"] if floor else [])
     lines = ["| target | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for i, row in enumerate(next(iter(run_verdicts.values()))):
         cells = [f"{rows[i]['measured']}: {said[rows[i]['met']]}" for rows in run_verdicts.values()]
-        lines.append(f"| {row['target']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row['target']} | " + " | ".join(cells + ([floor[i]] if floor else [])) + " |")
     return "\n".join(lines)
+
+
+REAL = "real test images"  # their numbers, the floor, beside generated sets' in every table
+
+
+def floor_numbers(metrics: dict[str, dict], label_report: dict, per_class: dict, cas_ceiling: dict) -> dict:
+    """Real test images' number for each TARGET that has one, by the target's first check: their
+    label accuracy (agreement's bar), classifier-FID and recognizable share as multiples of the
+    baseline's (metrics: Yardstick.compare's with REAL's beside them), mean per-class FID and the
+    CAS ceiling. What was not measured is left out."""
+    numbers = {}
+    if REAL in label_report:
+        numbers["agreement_ratio"] = f"{label_report[REAL]['overall']:.1%}"
+    compared = [m for m in metrics.values() if "vs_baseline" in m]
+    if REAL in metrics and compared:  # the baseline's numbers, from any set's ratio to them
+        base_fid = compared[0]["classifier_fid"] / compared[0]["vs_baseline"]["fid_ratio"]
+        base_rec = compared[0]["recognizable"] / compared[0]["vs_baseline"]["recognizable_ratio"]
+        numbers["fid_ratio"] = f"{ratio(metrics[REAL]['classifier_fid'], base_fid):.3f}x"
+        numbers["recognizable_ratio"] = f"{ratio(metrics[REAL]['recognizable'], base_rec):.2f}x"
+    if REAL in per_class:
+        numbers["per_class_fid"] = f"{np.mean(per_class[REAL]):.2f}"
+    if cas_ceiling:
+        numbers["cas_ratio"] = f"{cas_ceiling['overall']:.3f} (trained on real)"
+    return numbers
 
 
 def per_class_table(per_class: dict[str, list[float]]) -> str:

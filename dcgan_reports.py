@@ -5,7 +5,7 @@ the numbers the targets are judged on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -405,16 +405,78 @@ def curve_report(curves: dict[str, dict], baseline: str, agreements: dict[str, d
             print(f"  label agreement by epoch: {points}")
 
 
+CAS_CEILING = "real training images (the ceiling)"
+
+
+def cas_key(yardstick, test_set: tuple) -> str:
+    """What a cached CAS depends on besides its images: the classifier's training (the yardstick's
+    epochs and seed) and the test set's identity."""
+    info, test = yardstick.info, evaluation.images_identity(*test_set)
+    return f"classifier {info['epochs']} epochs, seed {info['seed']}; test set {test}"
+
+
+def cached_cas(cache_path: Path, key: str, measure) -> dict:
+    """The CAS saved under `key` in cache_path, or measure() saved there first."""
+    cache = utils.read_json(cache_path)
+    if key not in cache:
+        cache[key] = measure()
+        utils.atomic_write_json(cache_path, cache)
+    return cache[key]
+
+
+def cas_scores(runs: dict[str, dict], yardstick, test_set: tuple, count: int, seed: int) -> dict[str, dict]:
+    """The Classification Accuracy Score of each conditional run among `runs` (paths), by its
+    run_labels label: the yardstick's classifier architecture trained from scratch on `count` images
+    of the run's final sampler (noise seed `seed`, image i asked as class i mod 10), tested on
+    `test_set`; then, as CAS_CEILING, the same on count / 10 real training images a class. Each is
+    cached (a run's in its cas.json, by its checkpoint's epoch; the ceiling in the comparison's
+    folder), as the classifier is: it takes minutes. {} without a conditional run."""
+    conditional = {
+        name: paths
+        for name, paths in runs.items()
+        if utils.saved_run_config(paths["config"]).get("recipe", {}).get("conditional", False)
+    }
+    if not conditional:
+        return {}
+    settings, labels = cas_key(yardstick, test_set), run_labels(conditional)
+    epochs, classifier_seed = yardstick.info["epochs"], yardstick.info["seed"]
+
+    def of_run(paths):
+        images = generate_images(load_run_generator(paths)[0], count, seed)
+        return evaluation.classification_accuracy_score(
+            images, np.arange(count) % 10, test_set, epochs, classifier_seed
+        )
+
+    scores = {
+        labels[name]: cached_cas(
+            paths["history"].with_name("cas.json"),
+            f"{labels[name]}; {count} images, noise seed {seed}; {settings}",
+            lambda paths=paths: of_run(paths),
+        )
+        for name, paths in conditional.items()
+    }
+    training = (yardstick.reference_images, yardstick.reference_labels)
+    real = evaluation.balanced_real_subset(*training, count // 10)
+    folder = next(iter(conditional.values()))["history"].parents[1] / "comparison"
+    scores[CAS_CEILING] = cached_cas(
+        folder / "cas_ceiling.json",
+        f"{len(real[0])} real training images {evaluation.images_identity(*real)}; {settings}",
+        lambda: evaluation.classification_accuracy_score(*real, test_set, epochs, classifier_seed),
+    )
+    return scores
+
+
 @dataclass
 class Comparison:
     """What the comparison measured of the final samplers, each labelled "<run>, epoch N": their
     Yardstick.compare metrics, the label_report of each conditional one, their per_class_fids, and
-    each run's curve ratio (curve_ratios, by run name)."""
+    each run's curve ratio (curve_ratios, by run name), and the cas_scores of the conditional ones."""
 
     metrics: dict[str, dict]
     label_reports: dict[str, dict]
     per_class: dict[str, list]
     curve_ratios: dict[str, float | None]
+    cas: dict[str, dict] = field(default_factory=dict)
 
     def curve_ratio(self, label: str) -> float | None:
         """The curve ratio of the run that `label` ("<run>, epoch N") names; None without one."""
@@ -437,18 +499,27 @@ def verdict_numbers(comparison: Comparison, label: str, previous: str) -> dict:
         "curve_ratio": comparison.curve_ratio(label),
         "per_class_fid": mean_of.get(label),
         "previous_per_class_fid": mean_of.get(previous),
+        "cas": comparison.cas.get(label, {}).get("overall"),
+        "cas_ceiling": comparison.cas.get(CAS_CEILING, {}).get("overall"),
     }
 
 
 def verdict_table(comparison: Comparison, labels: list[str], previous: str) -> str:
-    """evaluation.verdicts_table of TARGETS for each sampler in `labels`."""
+    """evaluation.verdicts_table of TARGETS for each sampler in `labels`, with real test images'
+    numbers (the floor) beside them when the comparison measured them."""
+    report = next(iter(comparison.label_reports.values()), {})
+    floor = evaluation.floor_numbers(
+        comparison.metrics, report, comparison.per_class, comparison.cas.get(CAS_CEILING)
+    )
+    column = [floor.get(target.checks[0].value, "-") for target in evaluation.TARGETS]
     return evaluation.verdicts_table(
         {
             label: evaluation.verdicts(
                 evaluation.target_numbers(verdict_numbers(comparison, label, previous))
             )
             for label in labels
-        }
+        },
+        column if floor else None,
     )
 
 

@@ -167,8 +167,8 @@ _UNCONDITIONAL = (
 
 def measure_sampler(generator, count: int, seed: int, yardstick) -> dict:
     """Yardstick.metrics of `count` images; for a conditional G (image i asked as class i mod 10)
-    also its label agreement, overall and per class, and its mean per-class FID when each class
-    has enough images for one."""
+    also its label agreement, overall and per class, its mean per-class KID x1000, and its mean
+    per-class FID when each class has enough images for one."""
     images = generate_images(generator, count, seed)
     if len(generator.inputs) == 1:
         return yardstick.metrics(images)
@@ -177,6 +177,8 @@ def measure_sampler(generator, count: int, seed: int, yardstick) -> dict:
     result.update(label_agreement=agreement["overall"], class_agreement=agreement["per_class"])
     if count // 10 >= evaluation.per_class_minimum(yardstick):
         result["per_class_fid"] = float(np.mean(yardstick.per_class_fids(lambda c: images[asked == c])))
+    if count // 10 >= 2:  # KID needs two images a class; unbiased at the search's 200
+        result["per_class_kid"] = float(np.mean(yardstick.per_class_kids(lambda c: images[asked == c])))
     return result
 
 
@@ -316,16 +318,36 @@ def run_search(
 
 
 # ------------------------------------------------------------ what the search shows ----
-def search_table(rows: list[dict]) -> str:
+def real_floor(yardstick, test_set: tuple, count: int, cas_ceiling: dict | None) -> dict:
+    """The numbers of `count` real test images, the floor beside the short runs' in their tables:
+    classifier-FID, recognizable share and effective classes, the classifier's accuracy on them
+    (label agreement's ceiling), mean per-class KID and (with enough images a class) FID, and CAS's
+    ceiling when measured (None otherwise)."""
+    images, labels = test_set[0][:count], test_set[1][:count]
+    metrics, agreement = yardstick.measure(images, labels)
+    of_class = lambda c: images[labels == c]  # noqa: E731
+    enough = min(np.bincount(labels, minlength=10)) >= evaluation.per_class_minimum(yardstick)
+    return {
+        **{key: metrics[key] for key in ("classifier_fid", "recognizable", "effective_classes")},
+        "label_agreement": agreement["overall"],
+        "per_class_kid": float(np.mean(yardstick.per_class_kids(of_class))),
+        "per_class_fid": float(np.mean(yardstick.per_class_fids(of_class))) if enough else None,
+        "cas": None if cas_ceiling is None else cas_ceiling["overall"],
+    }
+
+
+def search_table(rows: list[dict], floor: dict | None = None) -> str:
     """A markdown table of the short runs, one row per recipe and seed. FIDs of G and of its
     average; recognizable and effective classes of the average; time per epoch against the
-    baseline's in the same precision. Below it, one line for each retired candidate it shows."""
+    baseline's in the same precision; with `floor` (real_floor), real test images' numbers last.
+    Below it, one line for each retired candidate it shows."""
     if not rows:
         return "*No short runs saved yet for these settings: set SEARCH_EPOCHS above 0 to run the search.*"
     baseline_seconds = {}
     for row in rows:
         if row["recipe"] == "baseline":
             baseline_seconds.setdefault(row["precision"], []).append(row["result"]["seconds_per_epoch"])
+    dash = utils.format_or_dash
     lines = [
         "| recipe | seed | epochs | FID of G | FID of its average | recognizable | effective classes "
         "| label agreement | per-class FID | fake acc | time per epoch | precision |",
@@ -343,8 +365,14 @@ def search_table(rows: list[dict]) -> str:
         lines.append(
             f"| {row['recipe']} | {row['seed']} | {r['epochs']} | {g['classifier_fid']:.2f} | "
             f"{ema['classifier_fid']:.2f} | {ema['recognizable']:.1%} | {ema['effective_classes']:.2f} | "
-            f"{_number(ema, 'label_agreement', '.1%')} | {_number(ema, 'per_class_fid', '.2f')} | "
+            f"{dash(ema.get('label_agreement'), '.1%')} | {dash(ema.get('per_class_fid'), '.2f')} | "
             f"{r['fake_acc']:.2f} | {cost} | {row['precision']} |"
+        )
+    if floor is not None:
+        lines.append(
+            f"| real test images (the floor) | - | - | - | {floor['classifier_fid']:.2f} | "
+            f"{floor['recognizable']:.1%} | {floor['effective_classes']:.2f} | "
+            f"{floor['label_agreement']:.1%} | {dash(floor.get('per_class_fid'), '.2f')} | - | - | - |"
         )
     shown = {part for row in rows for part in row["recipe"].split("+")}
     notes = [
@@ -353,11 +381,6 @@ def search_table(rows: list[dict]) -> str:
         if name in shown
     ]
     return "\n".join(lines + ([""] + notes if notes else []))
-
-
-def _number(measured: dict, key: str, form: str) -> str:
-    """measured[key] formatted, or "-" where it was not measured (an unconditional run, an older row)."""
-    return format(measured[key], form) if key in measured else "-"
 
 
 def seed_summary(rows: list[dict], name: str, epochs: int) -> dict:

@@ -226,11 +226,17 @@ def main(argv: list[str] | None = None) -> None:
     balance.add_argument("--leader", help="the candidate to train again at seed 45")
     balance.add_argument("--epochs", type=int, default=10)
     balance.add_argument("--data-dir", default="", help="a cifar-10-batches-py folder ('' : $CIFAR10_DIR)")
+    balance.add_argument(
+        "--measure", action="store_true", help="train nothing: add per-class KID and CAS to the saved rows"
+    )
     args = parser.parse_args(argv)
     if args.command == "balance-search":
         import dcgan_balance as balance  # TensorFlow is imported only for this command
 
         parameters = notebook_parameters()
+        if args.measure:
+            balance.measure_balance_search(args.data_dir, parameters)
+            return
         verdicts = balance.run_balance_search(
             args.candidates, args.leader, args.epochs, args.data_dir, parameters, baseline_recipe(parameters)
         )

@@ -412,6 +412,11 @@ def load_arrays(path: str | Path) -> list[np.ndarray]:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
+def format_or_dash(value, form: str) -> str:
+    """`value` formatted, or "-" where it was not measured (None): a table's empty cell."""
+    return "-" if value is None else format(value, form)
+
+
 # ------------------------------------------------------------ run state ----
 def check_run_name(run_name: str, parameter: str = "RUN_NAME") -> str:
     """A run name is one plain folder name: letters, digits, '-', '_' or '.'."""

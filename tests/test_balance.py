@@ -139,11 +139,35 @@ def test_the_table_shows_each_run_with_its_verdict_and_the_gap():
     ref = balance.REFERENCE
     rows = [row(ref, 44, 0.90, 0.95, 0.85, 3.0), row(ref, 45, 0.88, 0.94, 0.85, 3.2)]
     rows += [row(f"{ref}+lecam03", 44, 0.80, 0.90, 0.86, 3.1), row(f"{ref}+ada", 44, 0.70, 0.90, 0.86, 3.5)]
-    lines = balance.balance_table(rows, 10).splitlines()
-    assert len(lines) == 2 + 4
+    rows[0]["result"] |= {"cas": 0.61}
+    rows[0]["result"]["ema"]["per_class_kid"] = 12.5
+    rows[3]["result"]["history"][-1]["augment_p"] = 0.365
+    rows[2]["result"]["history"][-1]["augment_p"] = 1.0  # without ADA: every image, not shown as ADA's p
+    floor = {"classifier_fid": 0.08, "per_class_kid": 0.31, "label_agreement": 0.857, "cas": 0.736}
+    lines = balance.balance_table(rows, 10, floor).splitlines()
+    assert len(lines) == 2 + 4 + 1
     assert lines[2].startswith(
-        f"| {ref} | 44 | 0.900 | 0.700 | 0.950 | 0.850 | +0.100 | 0.800 / 0.900 | 3.00 |"
+        f"| {ref} | 44 | 0.900 | 0.700 | 0.950 | 0.850 | +0.100 | 0.800 / 0.900 | 3.00 | 12.50 | 80.0% "
+        "| 0.610 |"
     )
-    assert lines[4].startswith("| +lecam03 | 44 |") and lines[4].endswith("| - | passes |")
-    assert lines[5].endswith("| fails |")
+    assert lines[3].endswith("| 3.20 | - | 80.0% | - | - | reference |")  # not measured: "-"
+    assert lines[4].startswith("| +lecam03 | 44 |") and lines[4].endswith("| - | - | passes |")
+    assert lines[5].endswith("| 0.365 | fails |")
+    assert lines[6] == (
+        "| real test images (the floor) | - | - | - | - | - | - | - | 0.08 | 0.31 | 85.7% "
+        "| 0.736 (trained on real) | - | - |"
+    )
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
     assert "No balanced short runs of 5 epochs" in balance.balance_table(rows, 5)
+
+
+def test_the_exam_curves_draw_one_panel_per_short_run(tmp_path):
+    ref = balance.REFERENCE
+    rows = [row(ref, 44, 0.90, 0.95, 0.85, 3.0), row(ref, 45, 0.88, 0.94, 0.85, 3.2)]
+    two = utils.read_png(balance.draw_exam_curves(rows, 10, tmp_path / "two.png"))
+    three = utils.read_png(
+        balance.draw_exam_curves(
+            [*rows, row(f"{ref}+ada", 44, 0.7, 0.9, 0.86, 3.5)], 10, tmp_path / "three.png"
+        )
+    )
+    assert two.shape[0] == three.shape[0] and three.shape[1] > 1.3 * two.shape[1]

@@ -241,6 +241,9 @@ class MeanPixelYardstick:
     def measure(self, images, asked):
         return {"classifier_fid": float(images.mean())}, {"overall": 1.0, "per_class": [1.0] * 10}
 
+    def per_class_kids(self, images_of_class):  # KID needs only two images a class
+        return [float(len(images_of_class(c))) for c in range(10)]
+
 
 def test_a_short_run_trains_the_conditional_recipe_and_measures_g_and_its_average(nb):
     rng = np.random.default_rng(0)
@@ -251,6 +254,7 @@ def test_a_short_run_trains_the_conditional_recipe_and_measures_g_and_its_averag
     assert result["epochs"] == 2 and result["seconds_per_epoch"] > 0 and 0 <= result["fake_acc"] <= 1
     for sampler in ("generator", "ema"):
         assert result[sampler]["label_agreement"] == 1.0 and "per_class_fid" not in result[sampler]
+        assert result[sampler]["per_class_kid"] == 2.0  # 20 images measured, 2 a class
     assert result["generator"]["classifier_fid"] != result["ema"]["classifier_fid"]  # two samplers
     with pytest.raises(utils.ParameterError, match="class-conditional recipes"):
         search.short_run(search.make_recipe("diffaugment", tiny_recipe()), 3, short, tiny_settings(), None)

@@ -402,6 +402,22 @@ def test_against_baseline_on_a_known_case():
     assert text.splitlines() == [f"new: {line}"]
 
 
+def test_per_class_kids_single_out_the_class_drawn_off_its_reference():
+    """Each class's images are drawn as its reference images are (solid colours, red level 20c plus
+    a little noise); then class 3's red moves by 80: its KID grows many times over, and every other
+    class's stays as it was."""
+    labels = np.repeat(np.arange(10), 60)
+    reds = lambda seed: 20 * labels + np.random.default_rng(seed).integers(0, 8, 600)  # noqa: E731
+    reference = solid_images(reds(1), seed=1)[:, 0, 0].astype(float)  # the features: the mean colour
+    yardstick = evaluation.Yardstick(colour_classifier(), reference, labels, {})
+    alike = solid_images(reds(2), seed=2)
+    moved = solid_images(reds(2) + np.where(labels == 3, 80, 0), seed=2)
+    kids_alike = yardstick.per_class_kids(lambda c: alike[labels == c])
+    kids_moved = yardstick.per_class_kids(lambda c: moved[labels == c])
+    assert len(kids_moved) == 10 and kids_moved[3] > 10 * abs(kids_alike[3])
+    assert [k for c, k in enumerate(kids_moved) if c != 3] == [k for c, k in enumerate(kids_alike) if c != 3]
+
+
 def test_per_class_fids_on_a_known_case():
     """A stand-in conditional G draws solid colours, its red level set by the class; the reference
     features of class c are those of the images G draws as class c (seed + c) with red moved by c,
@@ -460,6 +476,35 @@ def test_search_table_compares_time_within_a_precision_and_names_it():
         f"- `wide_generator`: {search.RETIRED['wide_generator']}. Its code is gone: its rows are shown as "
         "saved, never trained again.",
     ]
+
+    floor = {
+        "classifier_fid": 0.08,
+        "recognizable": 0.645,
+        "effective_classes": 9.9,
+        "label_agreement": 0.857,
+    }
+    with_floor = search.search_table([row("baseline", 42, 60.0)], {**floor, "per_class_fid": None})
+    assert with_floor.splitlines()[3] == (
+        "| real test images (the floor) | - | - | - | 0.08 | 64.5% | 9.90 | 85.7% | - | - | - | - |"
+    )
+
+
+def test_the_real_floor_measures_real_test_images_as_the_generated_ones_are():
+    """Real test images at their class's red level, a few misplaced: the floor gives the classifier's
+    accuracy on them as the agreement's ceiling, and per-class FID only with enough images a class."""
+    labels = np.arange(100) % 10
+    reds = 20 * labels + np.where(np.arange(100) < 5, 20, 0)  # the first five look like the next class
+    test_set = (solid_images(reds, seed=0), labels)
+    features = solid_images(20 * labels, seed=1)[:, 0, 0].astype(float)
+    yardstick = evaluation.Yardstick(colour_classifier(), features, labels, {})
+    floor = search.real_floor(yardstick, test_set, 100, {"overall": 0.7})
+    assert floor["label_agreement"] == pytest.approx(0.95) and floor["cas"] == 0.7
+    assert floor["per_class_fid"] is not None and floor["per_class_kid"] == pytest.approx(
+        np.mean(yardstick.per_class_kids(lambda c: test_set[0][labels == c]))
+    )
+    assert yardstick.metrics(test_set[0])["classifier_fid"] == pytest.approx(floor["classifier_fid"])
+    few = search.real_floor(yardstick, test_set, 40, None)  # 4 a class: no per-class FID; no CAS yet
+    assert few["per_class_fid"] is None and few["cas"] is None
 
 
 # ---------------------------------------------------------------- the class-conditional GAN ----

@@ -148,6 +148,7 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     assert recipe["ac_weight"] == 1.0 and config["train_seed"] == 42
     comparison = out / "training_history" / "comparison"
     assert sorted(p.name for p in comparison.iterdir()) == [
+        "cas_ceiling.json",
         "class_grids.png",
         "confusion.png",
         "fake_accuracy.png",
@@ -189,6 +190,13 @@ def test_first_run_does_step_7_search_improved_run_and_comparison(trained):
     verdict = markdown_shown(trained["resumed"])
     assert "| target | conditional_ac, epoch 3 |" in verdict
     assert "| mean FID ratio over epochs 25-50 <= 0.75 | not measured: not judged |" in verdict
+    # CAS: measured for each epoch the conditional run was compared at, the ceiling once, and shown.
+    cas = json.loads((trained["step7_history"] / "cas.json").read_text())
+    assert [key.split(";")[0] for key in cas] == ["conditional_ac, epoch 2", "conditional_ac, epoch 3"]
+    assert all(score["images"] == 48 for score in cas.values())  # EVAL_IMAGES of its images
+    assert len(json.loads((comparison / "cas_ceiling.json").read_text())) == 1  # then read from its cache
+    assert "| CAS >= 0.8x the real-image ceiling | " in verdict
+    assert f"| {reports.CAS_CEILING} | " in verdict and "| conditional_ac, epoch 3 | " in verdict
 
 
 def test_resume_reuses_the_classifier_and_the_saved_search(trained):

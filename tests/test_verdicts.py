@@ -30,6 +30,8 @@ def numbers_that_meet_every_target() -> dict:
         "curve_ratio": 0.7,
         "per_class_fid": 11.0,
         "previous_per_class_fid": 11.4,
+        "cas": 0.6,
+        "cas_ceiling": 0.74,  # 0.81x
     }
 
 
@@ -39,7 +41,7 @@ def judged(numbers: dict) -> list[dict]:
 
 def test_every_target_is_met_by_numbers_that_meet_it():
     rows = judged(numbers_that_meet_every_target())
-    assert len(rows) == len(evaluation.TARGETS) == 6
+    assert len(rows) == len(evaluation.TARGETS) == 7
     (fid,) = [t for t in evaluation.TARGETS if "classifier-FID" in t.text]
     assert len(fid.checks) == 2  # the FID's two limits are one row
     assert all(row["met"] for row in rows), rows
@@ -53,11 +55,12 @@ def test_each_target_names_the_bars_its_checks_compare_with():
 
 
 def test_a_number_not_measured_leaves_only_the_targets_that_read_it_not_judged():
-    numbers = {**numbers_that_meet_every_target(), "curve_ratio": None, "class_agreement": None}
+    numbers = {**numbers_that_meet_every_target(), "curve_ratio": None, "class_agreement": None, "cas": None}
     rows = judged(numbers)
     assert [row["target"] for row in rows if row["met"] is None] == [
         "every class >= 0.7x its real-image accuracy",
         "mean FID ratio over epochs 25-50 <= 0.75",
+        "CAS >= 0.8x the real-image ceiling",
     ]
     assert all(row["measured"] == "not measured" for row in rows if row["met"] is None)
     assert all(row["met"] for row in rows if row["met"] is not None)
@@ -72,6 +75,7 @@ def test_a_number_not_measured_leaves_only_the_targets_that_read_it_not_judged()
         ({"vs_baseline": {"fid_ratio": 0.58, "fid_ratio_interval": [0.52, 0.70]}}, "classifier-FID"),
         ({"curve_ratio": 0.76}, "epochs 25-50"),
         ({"per_class_fid": 11.41}, "per-class FID"),
+        ({"cas": 0.59}, "CAS"),  # 0.797x the ceiling
         ({"vs_baseline": {"recognizable_ratio": 1.49}}, "recognizable"),
     ],
 )
@@ -110,13 +114,21 @@ def test_the_committed_step7_runs_meet_every_target_as_the_notebook_judges_them(
     ratios = reports.curve_ratios(curves, "baseline")
     assert list(ratios) == runs[1:] and ratios["conditional_ac"] == pytest.approx(0.2875, abs=1e-4)
     folder = history / "comparison"
+    labels = ["conditional_ac, epoch 50", "conditional_ac_seed43, epoch 50"]
+    cas = {  # each run's CAS at epoch 50, as the notebook's cache holds it, and the ceiling
+        label: value
+        for label in labels
+        for key, value in utils.read_json(history / label.split(",")[0] / "cas.json").items()
+        if key.startswith(f"{label}; ")
+    }
+    (cas[reports.CAS_CEILING],) = utils.read_json(folder / "cas_ceiling.json").values()
     comparison = reports.Comparison(
         utils.read_json(folder / "metrics.json"),
         utils.read_json(folder / "label_agreement.json"),
         utils.read_json(folder / "per_class_fid.json"),
         ratios,
+        cas,
     )
-    labels = ["conditional_ac, epoch 50", "conditional_ac_seed43, epoch 50"]
     assert comparison.curve_ratio(labels[1]) == ratios["conditional_ac_seed43"]  # not conditional_ac's
     table = reports.verdict_table(comparison, labels, previous="conditional, epoch 50")
     rows = table.splitlines()[2:]
@@ -132,7 +144,7 @@ def test_the_committed_step7_runs_meet_every_target_as_the_notebook_judges_them(
     # Without the previous run's per-class FIDs or a curve, those targets are not judged.
     comparison.per_class, comparison.curve_ratios = {}, {}
     table = reports.verdict_table(comparison, labels[:1], previous="conditional, epoch 50")
-    assert table.count("not measured: not judged") == 2 and table.count(": met |") == 4
+    assert table.count("not measured: not judged") == 2 and table.count(": met |") == 5
 
 
 def write_curve(folder, run: str, curve: dict, agreement: dict | None = None) -> dict:
