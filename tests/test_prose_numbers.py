@@ -104,10 +104,37 @@ def test_what_the_comparison_shows_quotes_the_comparison_files():
     assert f"({mine['generated']['overall']:.1%} against {mine['real test images']['overall']:.1%})" in text
     per_class = read("comparison/per_class_fid.json")
     means = [sum(per_class[f"{run}, epoch 50"]) / 10 for run in ("conditional_ac", "conditional")]
-    assert f"per-class FID ({means[0]:.1f} against {means[1]:.1f})" in text
+    real_mean = sum(per_class["real test images"]) / 10
+    assert (
+        f"is {means[0]:.1f} against {means[1]:.1f} for `conditional` (real test images: {real_mean:.2f})"
+        in text
+    )
+    cas = {run: cas_of(run) for run in ("conditional_ac", "conditional", "conditional_ac_seed43")}
+    (ceiling,) = read("comparison/cas_ceiling.json").values()
+    top = ceiling["overall"]
+    assert (
+        f"The CAS is {cas['conditional_ac']['overall']:.3f}, {cas['conditional_ac']['overall'] / top:.2f}x"
+        in text
+    )
+    assert f"the ceiling of {top:.3f}" in text
+    assert (
+        f"(`conditional`: {cas['conditional']['overall']:.3f}, {cas['conditional']['overall'] / top:.2f}x)"
+        in text
+    )
+    weakest = [2, 3, 4]  # bird, cat, deer
+    assert "(" + ", ".join(f"{cas['conditional_ac']['per_class'][c]:.2f}" for c in weakest) + ")" in text
+    assert "(" + ", ".join(f"{ceiling['per_class'][c]:.2f}" for c in weakest) + ")" in text
+    seed43 = cas["conditional_ac_seed43"]["overall"]
+    assert f"Its CAS is {seed43:.3f} ({seed43 / top:.2f}x the ceiling)" in text
     for run in ("baseline", "improved", "conditional", "conditional_ac"):
         minutes = sum(row["seconds"] for row in read(f"{run}/history.json")) / 60
         assert f"| {minutes:.0f} min |" in text, run
+
+
+def cas_of(run: str) -> dict:
+    """The CAS of a run's epoch 50 in its cache."""
+    (score,) = [v for key, v in read(f"{run}/cas.json").items() if key.startswith(f"{run}, epoch 50; ")]
+    return score
 
 
 def test_the_rubric_quotes_the_ac_runs_fake_accuracy():
@@ -150,3 +177,31 @@ def test_what_the_comparison_shows_quotes_the_second_seed():
     assert f"recognizes {seed43['recognizable']:.1%} of its images" in text
     minutes = sum(row["seconds"] for row in read("conditional_ac_seed43/history.json")) / 60
     assert f"| {minutes:.0f} min |" in text
+
+
+def test_the_rubric_quotes_the_balance_searchs_exam_curves():
+    text = markdown_cell("No run's fake accuracy reaches 0.5")
+    histories = [row["result"]["history"] for row in read("balance_search.json")["rows"]]
+    gap = max(abs(r["seen_real_acc"] - r["held_out_real_acc"]) for h in histories for r in h)
+    caught = sum(r["fresh_fake_acc"] >= r["fake_acc"] for h in histories for r in h)
+    epochs = sum(len(h) for h in histories)
+    assert f"follows the appendix's {len(histories)} short runs" in text.replace("five", "5")
+    assert f"never more than {gap:.3f} apart" in text
+    assert f"in {caught} of the {epochs} epochs it catches fresh fakes at least as often" in text
+
+
+def test_what_the_search_shows_quotes_the_balance_searchs_cas_and_kid():
+    text = markdown_cell("### What the search shows")
+    rows = {
+        (row["recipe"].split("+")[-1], row["seed"]): row["result"]
+        for row in read("balance_search.json")["rows"]
+    }
+    cas = {key: f"{result['cas']:.3f}" for key, result in rows.items()}
+    kid = {key: f"{result['ema']['per_class_kid']:.0f}" for key, result in rows.items()}
+    assert (
+        f"{cas['lecam03', 44]} and {cas['lecam10', 44]} against {cas['ac', 44]} and {cas['ac', 45]}" in text
+    )
+    assert (
+        f"({kid['lecam03', 44]} and {kid['lecam10', 44]} against {kid['ac', 44]} and {kid['ac', 45]};" in text
+    )
+    assert f"CAS is {cas['ada', 44]}, its KID {kid['ada', 44]}." in text

@@ -145,16 +145,23 @@ def results_table() -> tuple[str, list[str]]:
     all_metrics = metrics()
     agreement = read("comparison/label_agreement.json")
     classifier = json.loads((CHECKPOINTS / "classifier/classifier.json").read_text())
+    (ceiling,) = read("comparison/cas_ceiling.json").values()
     rows = []
     for run in RUNS:
         m = all_metrics[f"{run}, epoch 50"]
         vs = m.get("vs_baseline")
         labels = agreement.get(f"{run}, epoch 50")
+        cas = (
+            [v for k, v in read(f"{run}/cas.json").items() if k.startswith(f"{run}, epoch 50; ")]
+            if labels
+            else []
+        )
         cells = [
             f"{m['classifier_fid']:.2f} ({interval(m['fid_interval'])})",
             f"{vs['fid_ratio']:.2f}x" if vs else "",
             f"{m['recognizable']:.1%}",
             f"{labels['generated']['overall']:.1%}" if labels else "",
+            f"{cas[0]['overall']:.3f} ({cas[0]['overall'] / ceiling['overall']:.2f}x)" if cas else "",
         ]
         rows.append("| " + " | ".join(cells) + " |")
     real = all_metrics["real test images"]
@@ -162,7 +169,7 @@ def results_table() -> tuple[str, list[str]]:
     assert round(real_accuracy, 4) == classifier["test_accuracy"]
     rows.append(
         f"| real test images | {real['classifier_fid']:.2f} | | {real['recognizable']:.1%} | "
-        f"{real_accuracy:.1%} (the classifier's accuracy) |"
+        f"{real_accuracy:.1%} (the classifier's accuracy) | {ceiling['overall']:.3f} (trained on real) |"
     )
     threshold = evaluation.confident_share.__defaults__[0]
     params = parameters()
@@ -170,6 +177,7 @@ def results_table() -> tuple[str, list[str]]:
     caption = [
         f"compares {params['EVAL_IMAGES']:,} images with the {classifier['train_images']:,} training images",
         f"the classifier is at least {threshold:.0%} sure",
+        f"a classifier trained on {params['EVAL_IMAGES']:,} of the run's images (the ceiling: real ones)",
         f"Epoch {params['EPOCHS']} of {params['EPOCHS']}",
     ]
     return "Results", rows + caption

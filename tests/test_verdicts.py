@@ -99,6 +99,10 @@ def test_the_verdict_table_says_met_or_not_met_per_run():
     curve_line = next(line for line in lines if "epochs 25-50" in line)
     assert curve_line.endswith("| 0.70: met | 0.90: not met |")
     assert "lowest airplane: 0.89x: met" in table
+    floor = [f"floor {i}" for i in range(len(good))]
+    with_floor = evaluation.verdicts_table({"seed 42": good}, floor).splitlines()
+    assert with_floor[0] == "| target | seed 42 | real test images (the floor) |"
+    assert all(line.endswith(f"| floor {i} |") for i, line in enumerate(with_floor[2:]))
 
 
 def test_the_committed_step7_runs_meet_every_target_as_the_notebook_judges_them():
@@ -135,11 +139,17 @@ def test_the_committed_step7_runs_meet_every_target_as_the_notebook_judges_them(
     assert len(rows) == len(evaluation.TARGETS) and all(row.count(": met |") == 2 for row in rows), table
     assert rows[0] == (
         "| label agreement >= 0.9x the real-image accuracy | 92.7% vs 85.7%: 1.08x: met "
-        "| 93.3% vs 85.7%: 1.09x: met |"
+        "| 93.3% vs 85.7%: 1.09x: met | 85.7% |"
     )
     assert rows[4] == (
         "| mean per-class FID no worse than the previous conditional run's | 3.80 vs 11.40: met "
-        "| 3.79 vs 11.40: met |"
+        "| 3.79 vs 11.40: met | 0.50 |"
+    )
+    # Real test images, the floor: FID 0.075 is 0.007x the baseline's 9.98; no floor for a class's ratio.
+    assert rows[2].endswith("| 0.007x |") and rows[1].endswith("| - |") and rows[3].endswith("| - |")
+    assert rows[5] == (
+        "| CAS >= 0.8x the real-image ceiling | 0.625 vs 0.744: 0.84x: met | 0.646 vs 0.744: 0.87x: met "
+        "| 0.744 (trained on real) |"
     )
     # Without the previous run's per-class FIDs or a curve, those targets are not judged.
     comparison.per_class, comparison.curve_ratios = {}, {}
