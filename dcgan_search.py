@@ -338,7 +338,8 @@ def real_floor(yardstick, test_set: tuple, count: int, cas_ceiling: dict | None)
 
 def search_table(rows: list[dict], floor: dict | None = None) -> str:
     """A markdown table of the short runs, one row per recipe and seed. FIDs of G and of its
-    average; recognizable and effective classes of the average; time per epoch against the
+    average; recognizable and effective classes, label agreement and per-class FID and KID (rows
+    measured before KID show "-") of the average; time per epoch against the
     baseline's in the same precision; with `floor` (real_floor), real test images' numbers last.
     Below it, one line for each retired candidate it shows."""
     if not rows:
@@ -350,8 +351,8 @@ def search_table(rows: list[dict], floor: dict | None = None) -> str:
     dash = utils.format_or_dash
     lines = [
         "| recipe | seed | epochs | FID of G | FID of its average | recognizable | effective classes "
-        "| label agreement | per-class FID | fake acc | time per epoch | precision |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| label agreement | per-class FID | per-class KID x1000 | fake acc | time per epoch | precision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         r = row["result"]
@@ -366,13 +367,15 @@ def search_table(rows: list[dict], floor: dict | None = None) -> str:
             f"| {row['recipe']} | {row['seed']} | {r['epochs']} | {g['classifier_fid']:.2f} | "
             f"{ema['classifier_fid']:.2f} | {ema['recognizable']:.1%} | {ema['effective_classes']:.2f} | "
             f"{dash(ema.get('label_agreement'), '.1%')} | {dash(ema.get('per_class_fid'), '.2f')} | "
+            f"{dash(ema.get('per_class_kid'), '.0f')} | "
             f"{r['fake_acc']:.2f} | {cost} | {row['precision']} |"
         )
     if floor is not None:
         lines.append(
             f"| real test images (the floor) | - | - | - | {floor['classifier_fid']:.2f} | "
             f"{floor['recognizable']:.1%} | {floor['effective_classes']:.2f} | "
-            f"{floor['label_agreement']:.1%} | {dash(floor.get('per_class_fid'), '.2f')} | - | - | - |"
+            f"{floor['label_agreement']:.1%} | {dash(floor.get('per_class_fid'), '.2f')} | "
+            f"{floor['per_class_kid']:.2f} | - | - | - |"
         )
     shown = {part for row in rows for part in row["recipe"].split("+")}
     notes = [

@@ -482,10 +482,11 @@ def test_search_table_compares_time_within_a_precision_and_names_it():
         "recognizable": 0.645,
         "effective_classes": 9.9,
         "label_agreement": 0.857,
+        "per_class_kid": 0.75,
     }
     with_floor = search.search_table([row("baseline", 42, 60.0)], {**floor, "per_class_fid": None})
     assert with_floor.splitlines()[3] == (
-        "| real test images (the floor) | - | - | - | 0.08 | 64.5% | 9.90 | 85.7% | - | - | - | - |"
+        "| real test images (the floor) | - | - | - | 0.08 | 64.5% | 9.90 | 85.7% | - | 0.75 | - | - | - |"
     )
 
 
