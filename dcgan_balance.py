@@ -239,7 +239,8 @@ def balance_table(rows: list[dict], epochs: int, floor: dict | None = None) -> s
     if floor is not None:
         lines.append(
             f"| real test images (the floor) | - | - | - | - | - | - | - | {floor['classifier_fid']:.2f} | "
-            f"{floor['per_class_kid']:.2f} | {floor['label_agreement']:.1%} | {dash(floor['cas'], '.3f')} "
+            f"{dash(floor['per_class_kid'], '.2f')} | {floor['label_agreement']:.1%} | "
+            f"{dash(floor['cas'], '.3f')} "
             "(trained on real) | - | - |"
         )
     return "\n".join(lines)

@@ -662,15 +662,18 @@ class Yardstick:
     def per_class_kids(self, images_of_class) -> list[float]:
         """KID x1000 of `images_of_class(c)` (uint8 images) against the reference images of class c,
         for each of the 10 classes. Unlike the per-class FID, KID is unbiased at a few hundred
-        images a class, so a less varied G is not favoured by the small sample."""
-        return [
-            1000
-            * kernel_distance(
-                classifier_outputs(self.classifier, images_of_class(label))[0],
-                self.reference_features[self.reference_labels == label],
-            )[0]
-            for label in range(len(CIFAR10_CLASSES))
-        ]
+        images a class, so a less varied G is not favoured by the small sample. Refused
+        (ValueError) for a class with fewer than 2 images, whose KID is undefined."""
+        kids = []
+        for label in range(len(CIFAR10_CLASSES)):
+            images = images_of_class(label)
+            reference = self.reference_features[self.reference_labels == label]
+            if min(len(images), len(reference)) < 2:
+                raise ValueError(
+                    f"per-class KID of class {label}: {min(len(images), len(reference))} images, need 2"
+                )
+            kids.append(1000 * kernel_distance(classifier_outputs(self.classifier, images)[0], reference)[0])
+        return kids
 
     def nearest(self, images: np.ndarray):
         """(index of each image's nearest reference image in the classifier's features, the distance)."""

@@ -321,17 +321,21 @@ def run_search(
 def real_floor(yardstick, test_set: tuple, count: int, cas_ceiling: dict | None) -> dict:
     """The numbers of `count` real test images, the floor beside the short runs' in their tables:
     classifier-FID, recognizable share and effective classes, the classifier's accuracy on them
-    (label agreement's ceiling), mean per-class KID and (with enough images a class) FID, and CAS's
-    ceiling when measured (None otherwise)."""
+    (label agreement's ceiling), mean per-class KID and FID (each None with too few images of a
+    class), and CAS's ceiling when measured (None otherwise)."""
     images, labels = test_set[0][:count], test_set[1][:count]
     metrics, agreement = yardstick.measure(images, labels)
     of_class = lambda c: images[labels == c]  # noqa: E731
-    enough = min(np.bincount(labels, minlength=10)) >= evaluation.per_class_minimum(yardstick)
+    fewest = min(np.bincount(labels, minlength=10))  # a class's KID needs 2 images, its FID more
     return {
         **{key: metrics[key] for key in ("classifier_fid", "recognizable", "effective_classes")},
         "label_agreement": agreement["overall"],
-        "per_class_kid": float(np.mean(yardstick.per_class_kids(of_class))),
-        "per_class_fid": float(np.mean(yardstick.per_class_fids(of_class))) if enough else None,
+        "per_class_kid": float(np.mean(yardstick.per_class_kids(of_class))) if fewest >= 2 else None,
+        "per_class_fid": (
+            float(np.mean(yardstick.per_class_fids(of_class)))
+            if fewest >= evaluation.per_class_minimum(yardstick)
+            else None
+        ),
         "cas": None if cas_ceiling is None else cas_ceiling["overall"],
     }
 
@@ -375,7 +379,7 @@ def search_table(rows: list[dict], floor: dict | None = None) -> str:
             f"| real test images (the floor) | - | - | - | {floor['classifier_fid']:.2f} | "
             f"{floor['recognizable']:.1%} | {floor['effective_classes']:.2f} | "
             f"{floor['label_agreement']:.1%} | {dash(floor.get('per_class_fid'), '.2f')} | "
-            f"{floor['per_class_kid']:.2f} | - | - | - |"
+            f"{dash(floor['per_class_kid'], '.2f')} | - | - | - |"
         )
     shown = {part for row in rows for part in row["recipe"].split("+")}
     notes = [

@@ -505,7 +505,11 @@ def test_the_real_floor_measures_real_test_images_as_the_generated_ones_are():
     )
     assert yardstick.metrics(test_set[0])["classifier_fid"] == pytest.approx(floor["classifier_fid"])
     few = search.real_floor(yardstick, test_set, 40, None)  # 4 a class: no per-class FID; no CAS yet
-    assert few["per_class_fid"] is None and few["cas"] is None
+    assert few["per_class_fid"] is None and few["cas"] is None and few["per_class_kid"] is not None
+    one = search.real_floor(yardstick, test_set, 15, None)  # one image of classes 5-9: no KID either
+    assert one["per_class_kid"] is None and one["label_agreement"] == pytest.approx(10 / 15)  # five misplaced
+    with pytest.raises(ValueError, match="per-class KID of class 5: 1 images, need 2"):
+        yardstick.per_class_kids(lambda c: test_set[0][:15][labels[:15] == c])
 
 
 # ---------------------------------------------------------------- the class-conditional GAN ----
