@@ -175,14 +175,15 @@ def balance_plan(candidates: list[str], leader: str | None = None) -> list[tuple
     return plan + ([(f"{REFERENCE}+{leader}", 45)] if leader else [])
 
 
+def examined_rows(rows: list[dict], epochs: int) -> list[dict]:
+    """The balanced short runs saved at `epochs` epochs with D's exam in their history."""
+    return [row for row in rows if row["epochs"] == epochs and "history" in row["result"]]
+
+
 def verdict_rows(rows: list[dict], epochs: int) -> list[dict]:
     """The rule applied to every candidate row saved at `epochs` epochs: for each (recipe, seed)
     against the reference at the same seed, with the reference's two-seed spread."""
-    found = {
-        (row["recipe"], row["seed"]): rule_numbers(row)
-        for row in rows
-        if row["epochs"] == epochs and "history" in row["result"]
-    }
+    found = {(row["recipe"], row["seed"]): rule_numbers(row) for row in examined_rows(rows, epochs)}
     references = [found.get((REFERENCE, seed)) for seed in RULE_SEEDS]
     if None in references:
         return []
@@ -204,7 +205,7 @@ def balance_table(rows: list[dict], epochs: int, floor: dict | None = None) -> s
     thresholds), the average's classifier-FID, mean per-class KID, label agreement and CAS (where
     measured), ADA's p (ADA's rows only); then the rule's verdict of each candidate (against the
     reference at the same seed). With `floor` (search.real_floor), real test images' numbers close it."""
-    shown = [row for row in rows if row["epochs"] == epochs and "history" in row["result"]]
+    shown = examined_rows(rows, epochs)
     if not shown:
         return (
             f"*No balanced short runs of {epochs} epochs saved yet: `python dcgan_tools.py balance-search`.*"
@@ -225,7 +226,7 @@ def balance_table(rows: list[dict], epochs: int, floor: dict | None = None) -> s
             if row["recipe"] == REFERENCE
             else ("passes" if verdict and verdict["passes"] else "fails")
         )
-        name = row["recipe"].replace(f"{REFERENCE}+", "+") if row["recipe"] != REFERENCE else REFERENCE
+        name = row["recipe"].replace(f"{REFERENCE}+", "+")  # a candidate by its addition
         fakes = f"{last['fresh_fake_acc']:.3f} / {last['fresh_fake_acc_course']:.3f}"
         p = last.get("augment_p") if "+ada" in row["recipe"] else None  # without ADA, every image: p = 1
         lines.append(
@@ -252,7 +253,7 @@ def draw_exam_curves(rows: list[dict], epochs: int, path: Path) -> Path:
     logit < 0), with the 0.5 line; saved to `path`."""
     import matplotlib.pyplot as plt
 
-    shown = [row for row in rows if row["epochs"] == epochs and "history" in row["result"]]
+    shown = examined_rows(rows, epochs)
     fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 2.8), sharey=True, squeeze=False)
     lines = (
         ("fake_acc", "fakes, training batches", "-"),
@@ -280,7 +281,9 @@ def draw_exam_curves(rows: list[dict], epochs: int, path: Path) -> Path:
 
 def saved_average(row: dict) -> tf.keras.Model | None:
     """The average of G that a short run saved in BALANCE_WEIGHTS, in float32; None when absent."""
-    weights = BALANCE_WEIGHTS / f"{row['recipe']}@{row['seed']}-{row['epochs']}.npz"
+    import dcgan_search as search
+
+    weights = search.kept_generator(BALANCE_WEIGHTS, row["recipe"], row["seed"], row["epochs"])
     if not weights.exists():
         return None
     generator = lesson.build_conditional_generator(
@@ -295,7 +298,6 @@ def measure_saved_rows(yardstick, test_set: tuple, cas_images: int) -> list[dict
     KID of its measured images (the same ones as its FID) and its CAS on `cas_images` of them (the
     yardstick's classifier architecture and training, as the notebook's CAS). Each row is saved as
     it is measured; returns the rows."""
-    import dcgan_eval as evaluation
     import dcgan_reports as reports
     import dcgan_search as search
 
@@ -308,11 +310,7 @@ def measure_saved_rows(yardstick, test_set: tuple, cas_images: int) -> list[dict
         images, asked = reports.generate_images(generator, count, seed), np.arange(count) % 10
         kids = yardstick.per_class_kids(lambda c, images=images, asked=asked: images[asked == c])
         result["ema"]["per_class_kid"] = float(np.mean(kids))
-        many = reports.generate_images(generator, cas_images, seed)
-        info = yardstick.info
-        score = evaluation.classification_accuracy_score(
-            many, np.arange(cas_images) % 10, test_set, info["epochs"], info["seed"]
-        )
+        score = reports.generator_cas(generator, yardstick.info, test_set, cas_images, seed)
         result.update(cas=score["overall"], cas_per_class=score["per_class"], cas_images=cas_images)
         rows = search.save_row(BALANCE_FILE, row)
         print(

@@ -77,6 +77,11 @@ def load_run_generator(paths: dict):
     return generator, config
 
 
+def is_conditional(paths: dict) -> bool:
+    """Whether the run saved in `paths` is a class-conditional one (its saved recipe says so)."""
+    return utils.saved_run_config(paths["config"]).get("recipe", {}).get("conditional", False)
+
+
 def trained_runs(output_dir: str | Path, names: list[str], epochs: int) -> dict[str, dict]:
     """The paths of the runs among `names` whose latest checkpoint holds at least `epochs` epochs
     (a history file may run ahead of it)."""
@@ -333,7 +338,7 @@ def metric_curve(paths: dict, yardstick, count: int, seed: int) -> dict[int, flo
     curve = {int(epoch): fid for epoch, fid in cache.get(fid_key, {}).items()}
     agreement = {int(epoch): share for epoch, share in cache.get(agreement_at, {}).items()}
     snapshots = {int(p.stem.rsplit("_", 1)[1]): p for p in paths["snapshots"].glob("generator_epoch_*.npz")}
-    conditional = utils.saved_run_config(paths["config"]).get("recipe", {}).get("conditional", False)
+    conditional = is_conditional(paths)
     new = sorted(e for e in snapshots if e not in curve or (conditional and e not in agreement))
     generator = load_run_generator(paths)[0] if new else None
     for epoch in new:
@@ -408,6 +413,16 @@ def curve_report(curves: dict[str, dict], baseline: str, agreements: dict[str, d
 CAS_CEILING = "real training images (the ceiling)"
 
 
+def generator_cas(generator, classifier: dict, test_set: tuple, count: int, seed: int) -> dict:
+    """evaluation.classification_accuracy_score of a conditional G: `count` of its images (noise
+    seed `seed`, image i asked as class i mod 10), the classifier trained with classifier["epochs"]
+    and classifier["seed"] (a Yardstick's info)."""
+    images = generate_images(generator, count, seed)
+    return evaluation.classification_accuracy_score(
+        images, np.arange(count) % 10, test_set, classifier["epochs"], classifier["seed"]
+    )
+
+
 def cas_key(yardstick, test_set: tuple) -> str:
     """What a cached CAS depends on besides its images: the classifier's training (the yardstick's
     epochs and seed) and the test set's identity."""
@@ -431,27 +446,17 @@ def cas_scores(runs: dict[str, dict], yardstick, test_set: tuple, count: int, se
     `test_set`; then, as CAS_CEILING, the same on count / 10 real training images a class. Each is
     cached (a run's in its cas.json, by its checkpoint's epoch; the ceiling in the comparison's
     folder), as the classifier is: it takes minutes. {} without a conditional run."""
-    conditional = {
-        name: paths
-        for name, paths in runs.items()
-        if utils.saved_run_config(paths["config"]).get("recipe", {}).get("conditional", False)
-    }
+    conditional = {name: paths for name, paths in runs.items() if is_conditional(paths)}
     if not conditional:
         return {}
     settings, labels = cas_key(yardstick, test_set), run_labels(conditional)
-    epochs, classifier_seed = yardstick.info["epochs"], yardstick.info["seed"]
-
-    def of_run(paths):
-        images = generate_images(load_run_generator(paths)[0], count, seed)
-        return evaluation.classification_accuracy_score(
-            images, np.arange(count) % 10, test_set, epochs, classifier_seed
-        )
-
     scores = {
         labels[name]: cached_cas(
             paths["history"].with_name("cas.json"),
             f"{labels[name]}; {count} images, noise seed {seed}; {settings}",
-            lambda paths=paths: of_run(paths),
+            lambda paths=paths: generator_cas(
+                load_run_generator(paths)[0], yardstick.info, test_set, count, seed
+            ),
         )
         for name, paths in conditional.items()
     }
@@ -461,7 +466,9 @@ def cas_scores(runs: dict[str, dict], yardstick, test_set: tuple, count: int, se
     scores[CAS_CEILING] = cached_cas(
         folder / "cas_ceiling.json",
         f"{len(real[0])} real training images {evaluation.images_identity(*real)}; {settings}",
-        lambda: evaluation.classification_accuracy_score(*real, test_set, epochs, classifier_seed),
+        lambda: evaluation.classification_accuracy_score(
+            *real, test_set, yardstick.info["epochs"], yardstick.info["seed"]
+        ),
     )
     return scores
 

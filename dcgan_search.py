@@ -277,6 +277,11 @@ def save_row(path: Path, row: dict) -> list[dict]:
     return rows
 
 
+def kept_generator(folder: str | Path, recipe: str, seed: int, epochs: int) -> Path:
+    """Where a short run kept its average of G (SearchSetup.keep_generators)."""
+    return Path(folder) / f"{recipe}@{seed}-{epochs}.npz"
+
+
 def run_search(
     plan, base: dict, settings: dict, setup: SearchSetup, yardstick, output_dir, file: Path = SEARCH_FILE
 ) -> list[dict]:
@@ -310,7 +315,7 @@ def run_search(
         if setup.keep_generators is None:
             result = short_run(recipes[name], seed, setup, run_settings, yardstick)
         else:
-            keep = Path(setup.keep_generators) / f"{name}@{seed}-{setup.epochs}.npz"
+            keep = kept_generator(setup.keep_generators, name, seed, setup.epochs)
             result = short_run(recipes[name], seed, setup, run_settings, yardstick, keep)
         row = {"recipe": name, "seed": seed, "epochs": setup.epochs, "settings": described}
         rows = save_row(path, {**row, "precision": precision, "result": result})

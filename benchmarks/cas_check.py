@@ -19,8 +19,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-
 import dcgan_eval as evaluation  # noqa: E402
 import dcgan_reports as reports  # noqa: E402
 import dcgan_utils as utils  # noqa: E402
@@ -51,8 +49,9 @@ def main() -> None:
     for name in args.runs:
         start = time.perf_counter()
         generator = reports.load_run_generator(utils.make_run_paths(ROOT, name))[0]
-        images, asked = reports.generate_images(generator, args.count, p["SEED"]), np.arange(args.count) % 10
-        score = evaluation.classification_accuracy_score(images, asked, test, epochs, seed)
+        score = reports.generator_cas(
+            generator, {"epochs": epochs, "seed": seed}, test, args.count, p["SEED"]
+        )
         print(
             line(name, score, time.perf_counter() - start),
             f"-> {score['overall'] / ceiling['overall']:.3f}x the ceiling",
