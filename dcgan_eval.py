@@ -359,15 +359,22 @@ def balanced_real_subset(
     return images[chosen], labels[chosen]
 
 
-def images_identity(images: np.ndarray, labels: np.ndarray) -> str:
-    """A set of labelled images' identity: the first 12 hex digits of the SHA-256 of their bytes.
-    A cached CAS carries its test set's and its ceiling its training images', so a score measured
-    on other data (the JPEG copy, a test's fake folder) is never read as this data's."""
+def short_digest(*chunks: bytes) -> str:
+    """The first 12 hex digits of the SHA-256 of the chunks, one after another: an identity that
+    cache keys carry."""
     import hashlib
 
-    digest = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-    digest.update(np.asarray(labels, np.int64).tobytes())
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
     return digest.hexdigest()[:12]
+
+
+def images_identity(images: np.ndarray, labels: np.ndarray) -> str:
+    """A set of labelled images' identity, the short_digest of their bytes. A cached CAS carries
+    its test set's and its ceiling its training images', so a score measured on other data (the
+    JPEG copy, a test's fake folder) is never read as this data's."""
+    return short_digest(np.ascontiguousarray(images).tobytes(), np.asarray(labels, np.int64).tobytes())
 
 
 def cas_table(scores: dict[str, dict], ceiling: str) -> str:
@@ -393,11 +400,9 @@ def cas_table(scores: dict[str, dict], ceiling: str) -> str:
 
 
 def classifier_identity(weights: str | Path) -> str:
-    """A classifier's identity: the first 12 hex digits of its weights file's SHA-256. The caches
-    of numbers it measured carry it, so another classifier's numbers are never read as its own."""
-    import hashlib
-
-    return hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
+    """A classifier's identity, the short_digest of its weights file. The caches of numbers it
+    measured carry it, so another classifier's numbers are never read as its own."""
+    return short_digest(Path(weights).read_bytes())
 
 
 def measured_with_classifier(output_dir: str | Path) -> list[Path]:
