@@ -484,6 +484,7 @@ def classifier_outputs(
 # ------------------------------------------------------------ the yardstick ----
 # ------------------------------------------------------------ D's exam ----
 EXAM_KEYS = ("seen_real_acc", "held_out_real_acc", "fresh_fake_acc", "fresh_fake_acc_course")
+INFERENCE_KEYS = ("seen_real_acc_inference", "held_out_real_acc_inference", "fresh_fake_acc_inference")
 
 
 @dataclass
@@ -495,24 +496,32 @@ class DiscriminatorExam:
     batches: through the run's augmentation (Step 7's DiffAugment; with the exam's own random
     draws), in batches of the training's size, each normalised by its own statistics. No variable
     of the run changes. A fake counts as caught when its logit is below 0 (probability
-    below 0.5); "fresh_fake_acc_course" counts it below a logit of 0.5, as the course's notebooks do."""
+    below 0.5); "fresh_fake_acc_course" counts it below a logit of 0.5, as the course's notebooks do.
+    With `inference`, D also sits it as it is used after training (dropout off, batch norm's moving
+    statistics), under INFERENCE_KEYS."""
 
     seen: tuple[np.ndarray, np.ndarray]  # training images in [-1, 1] and their labels
     unseen: tuple[np.ndarray, np.ndarray]  # held-out (test) images in [-1, 1] and their labels
     batch_size: int
     seed: int
     fakes: int = 2000
+    inference: bool = False
 
-    def logits(self, discriminator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """D's real-or-fake logit of each image, with batch statistics, changing nothing."""
-        weights, statistics = discriminator.trainable_variables, discriminator.non_trainable_variables
+    def logits(self, discriminator, images: np.ndarray, labels: np.ndarray, training: bool = True):
+        """D's real-or-fake logit of each image, changing nothing. In training mode each batch is
+        normalised by its own statistics, and the state a layer moves as it plays (dropout's random
+        stream, spectral norm's vector) is carried from batch to batch in a copy."""
+        weights, state = discriminator.trainable_variables, discriminator.non_trainable_variables
         found = []
         for start in range(0, len(images), self.batch_size):
             batch = images[start : start + self.batch_size]
             inputs = (
                 [batch, labels[start : start + self.batch_size]] if len(discriminator.inputs) == 2 else batch
             )
-            outputs, _ = discriminator.stateless_call(weights, statistics, inputs, training=True)
+            if training:
+                outputs, state = discriminator.stateless_call(weights, state, inputs, training=True)
+            else:
+                outputs = discriminator(inputs, training=False)
             found.append(np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs, "float32"))
         return np.concatenate(found)[:, 0]
 
@@ -527,14 +536,20 @@ class DiscriminatorExam:
         def as_trained(images):  # as D sees its training batches: through the run's augmentation
             return np.asarray(run.augment(tf.constant(images), rng)) if hasattr(run, "augment") else images
 
-        fake_logits = self.logits(run.discriminator, as_trained(fakes), asked)
-        seen, unseen = (self.logits(run.discriminator, as_trained(x), y) for x, y in (self.seen, self.unseen))
-        return {
+        sets = [(as_trained(x), y) for x, y in ((fakes, asked), self.seen, self.unseen)]  # in this order
+        fake_logits, seen, unseen = (self.logits(run.discriminator, x, y) for x, y in sets)
+        result = {
             "seen_real_acc": float(np.mean(seen > 0)),
             "held_out_real_acc": float(np.mean(unseen > 0)),
             "fresh_fake_acc": float(np.mean(fake_logits < 0)),
             "fresh_fake_acc_course": float(np.mean(fake_logits < 0.5)),
         }
+        if self.inference:  # D as it is used after training, on the clean images
+            plain = [(np.asarray(x), y) for x, y in ((fakes, asked), self.seen, self.unseen)]
+            fake_logits, seen, unseen = (self.logits(run.discriminator, x, y, False) for x, y in plain)
+            values = (np.mean(seen > 0), np.mean(unseen > 0), np.mean(fake_logits < 0))
+            result |= {key: float(value) for key, value in zip(INFERENCE_KEYS, values, strict=True)}
+        return result
 
     def text_at_checkpoint(self, run) -> str:
         """exam_text of the exam that the run's D sits at its restored epoch."""
@@ -554,14 +569,17 @@ def exam_text(row: dict) -> str:
     )
 
 
-def exam_of(train_set: tuple, test_set: tuple, batch_size: int, seed: int, count: int = 2000):
+def exam_of(
+    train_set: tuple, test_set: tuple, batch_size: int, seed: int, count: int = 2000, inference: bool = False
+):
     """A DiscriminatorExam on the first `count` images of each split (uint8 images and labels, as
-    utils.load_cifar10 gives them), scaled to [-1, 1], with `count` fresh fakes."""
+    utils.load_cifar10 gives them), scaled to [-1, 1], with `count` fresh fakes; with `inference`,
+    D sits it in inference mode too."""
 
     def scaled(images, labels):
         return (images[:count].astype("float32") - 127.5) / 127.5, np.asarray(labels[:count], "int32")
 
-    return DiscriminatorExam(scaled(*train_set), scaled(*test_set), batch_size, seed, count)
+    return DiscriminatorExam(scaled(*train_set), scaled(*test_set), batch_size, seed, count, inference)
 
 
 def per_class_minimum(yardstick) -> int:
@@ -919,16 +937,17 @@ def recognizable_text(all_metrics: dict[str, dict]) -> str:
     )
 
 
-def fake_accuracy_trend(history: list[dict], first: int = 10) -> dict:
-    """The fake accuracy's least-squares slope per 10 epochs from epoch `first` on (the level of the
-    first epochs, set while the instance noise and the warm-up last, is left out), and its mean
-    over the last 10 epochs."""
+def fake_accuracy_trend(history: list[dict], first: int = 10, key: str = "fake_acc") -> dict:
+    """The fake accuracy's (or another history number's) least-squares slope per 10 epochs from
+    epoch `first` on (the level of the first epochs, set while the instance noise and the warm-up
+    last, is left out), and its mean over the first and over the last 10 epochs."""
     epochs = np.array([row["epoch"] for row in history], dtype=float)
-    accuracy = np.array([row["fake_acc"] for row in history], dtype=float)
+    accuracy = np.array([row.get(key, np.nan) for row in history], dtype=float)
     known = np.isfinite(accuracy) & (epochs >= first)  # epochs marked missing are left out
     slope = np.polyfit(epochs[known], accuracy[known], 1)[0] if known.sum() > 1 else float("nan")
     return {
         "slope_per_10_epochs": 10 * slope,
+        "first_10_mean": float(np.nanmean(accuracy[:10])),
         "last_10_mean": float(np.nanmean(accuracy[-10:])),
         "first": first,
     }

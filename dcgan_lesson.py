@@ -129,11 +129,13 @@ def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, real_labe
     return tf.reduce_mean(real) + tf.reduce_mean(fake)
 
 
-def discriminator_accuracy(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(share of real images called real, share of fakes called fake)."""
-    real_accuracy = tf.reduce_mean(tf.cast(tf.cast(real_logits, tf.float32) > 0.0, tf.float32))
-    fake_accuracy = tf.reduce_mean(tf.cast(tf.cast(fake_logits, tf.float32) < 0.0, tf.float32))
-    return real_accuracy, fake_accuracy
+def discriminator_accuracy(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> list[tf.Tensor]:
+    """[share of real images called real, share of fakes called fake, the same at the course's
+    threshold]: a logit above 0 says "real"; the course counts a fake as caught below 0.5."""
+    real_logits, fake_logits = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+    real_accuracy = tf.reduce_mean(tf.cast(real_logits > 0.0, tf.float32))
+    fake_accuracy = tf.reduce_mean(tf.cast(fake_logits < 0.0, tf.float32))
+    return [real_accuracy, fake_accuracy, tf.reduce_mean(tf.cast(fake_logits < 0.5, tf.float32))]
 
 
 def make_optimizer(learning_rate: float, beta_1: float, beta_2: float, precision: str):
@@ -186,6 +188,9 @@ class GANRun:
     def end_epoch(self, epoch: int) -> None:
         pass
 
+    def discriminator_penalty(self, real_seen, fake_seen, real_logits, fake_logits) -> tf.Tensor:
+        return tf.constant(0.0)  # none in the plain DCGAN; the appendix's balance search tries some
+
 
 def make_optimizers(recipe: dict, precision: str, generator, discriminator) -> list:
     """G's and D's Adam, their moments (and a loss scale) built."""
@@ -208,7 +213,7 @@ def build_gan_run(recipe: dict, paths: dict, settings: dict) -> GANRun:
 
 
 def make_train_step(run: GANRun):
-    """A compiled `train_step(images, instance_noise) -> [G loss, D loss, real acc, fake acc]`."""
+    """A compiled `train_step(images, instance_noise) -> metrics`, as utils.METRIC_NAMES lists them."""
     generator, discriminator, rng = run.generator, run.discriminator, run.noise_rng
     gen_optimizer, disc_optimizer = run.generator_optimizer, run.discriminator_optimizer
 
@@ -224,6 +229,7 @@ def make_train_step(run: GANRun):
             fake_logits = discriminator(fake_seen, training=True)
             gen_loss = generator_loss(fake_logits)
             disc_loss = discriminator_loss(real_logits, fake_logits, run.recipe["real_label"])
+            disc_loss += run.discriminator_penalty(real_seen, fake_seen, real_logits, fake_logits)
             gen_scaled = gen_optimizer.scale_loss(gen_loss)  # float16: x the loss scale
             disc_scaled = disc_optimizer.scale_loss(disc_loss)
         apply_gradients(gen_optimizer, gen_tape, gen_scaled, generator)
@@ -519,7 +525,7 @@ def build_conditional_run(recipe: dict, paths: dict, settings: dict) -> Conditio
 
 
 def make_conditional_train_step(run: ConditionalGANRun):
-    """A compiled `train_step((images, labels), instance_noise) -> [G loss, D loss, real acc, fake acc]`."""
+    """A compiled `train_step((images, labels), instance_noise) -> metrics` (utils.METRIC_NAMES)."""
     generator, discriminator, rng, recipe = run.generator, run.discriminator, run.noise_rng, run.recipe
     gen_optimizer, disc_optimizer = run.generator_optimizer, run.discriminator_optimizer
     ac = recipe["ac_weight"]  # the class term's weight

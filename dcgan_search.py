@@ -254,7 +254,7 @@ def write_rows(path: str | Path, rows: list[dict]) -> None:
     utils.atomic_write_json(path, {"rows": rows})
 
 
-def _same_run(row: dict, recipe: str, seed: int, epochs: int, settings: dict) -> bool:
+def same_run(row: dict, recipe: str, seed: int, epochs: int, settings: dict) -> bool:
     return (row["recipe"], row["seed"], row["epochs"], row["settings"]) == (recipe, seed, epochs, settings)
 
 
@@ -266,7 +266,7 @@ def save_row(path: Path, row: dict) -> list[dict]:
         same = [
             i
             for i, saved in enumerate(rows)
-            if _same_run(saved, row["recipe"], row["seed"], row["epochs"], row["settings"])
+            if same_run(saved, row["recipe"], row["seed"], row["epochs"], row["settings"])
             and saved["precision"] == row["precision"]
         ]
         if same:
@@ -299,7 +299,7 @@ def run_search(
     missing = [
         (name, seed)
         for name, seed in plan
-        if setup.epochs and not any(_same_run(row, name, seed, setup.epochs, described) for row in rows)
+        if setup.epochs and not any(same_run(row, name, seed, setup.epochs, described) for row in rows)
     ]
     recipes = {name: make_recipe(name, base) for name, _ in missing}  # a retired one stops here
     unconditional = [(name, seed) for name, seed in missing if not recipes[name]["conditional"]]

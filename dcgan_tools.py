@@ -193,6 +193,32 @@ def baseline_recipe(parameters: dict) -> dict:
     }  # fmt: skip
 
 
+def run_baseline_search(plan: list, epochs: int, data_dir: str, parameters: dict) -> list[dict]:
+    """The baseline search's short runs of `plan` with the notebook's `parameters`: all training
+    images, D's exam on 2,000 of each split and G measured on CURVE_IMAGES images."""
+    import dcgan_baseline_search as baseline_search
+    import dcgan_eval as evaluation
+    import dcgan_lesson as lesson
+    import dcgan_search as search
+
+    p = parameters
+    train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
+    yardstick = evaluation.Yardstick.load(ROOT, data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
+    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"], inference=True)
+    setup = search.SearchSetup(
+        lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
+        p["PRECISION"], exam,
+    )  # fmt: skip
+    settings = {
+        "noise_dim": p["NOISE_DIM"],
+        "jit": p["JIT_COMPILE"],
+        "checkpoint_every": 1,
+        "snapshot_every": 0,
+    }
+    base = baseline_recipe(p)
+    return baseline_search.run_baseline_search(plan, base, settings, setup, yardstick, ROOT)
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -229,8 +255,27 @@ def main(argv: list[str] | None = None) -> None:
     balance.add_argument(
         "--measure", action="store_true", help="train nothing: add per-class KID and CAS to the saved rows"
     )
+    levers = sub.add_parser(
+        "baseline-search",
+        help="short runs of Steps 0-6's recipe with levers that may balance the game, saved as each ends",
+    )
+    levers.add_argument(
+        "--candidates", nargs="*", default=["dropout", "spectral_norm", "r1", "bcr", "slow_d"]
+    )
+    levers.add_argument("--combined", help="two levers to train together at seed 44, e.g. dropout+slow_d")
+    levers.add_argument("--confirmed", help="the winner (levers joined by '+') to train again at seed 45")
+    levers.add_argument("--epochs", type=int, default=30)
+    levers.add_argument("--data-dir", default="", help="a cifar-10-batches-py folder ('' : $CIFAR10_DIR)")
     args = parser.parse_args(argv)
-    if args.command == "balance-search":
+    if args.command == "baseline-search":
+        import dcgan_baseline_search as baseline_search  # TensorFlow is imported only for this command
+
+        plan = baseline_search.search_plan(args.candidates, args.combined, args.confirmed)
+        rows = run_baseline_search(plan, args.epochs, args.data_dir, notebook_parameters())
+        for judged in baseline_search.judged_rows(rows):
+            print(judged["recipe"], judged["seed"], "passes" if judged["passes"] else "fails")
+        print(baseline_search.next_runs(baseline_search.judged_rows(rows)))
+    elif args.command == "balance-search":
         import dcgan_balance as balance  # TensorFlow is imported only for this command
 
         parameters = notebook_parameters()

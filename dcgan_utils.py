@@ -326,7 +326,7 @@ def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
 
 
-METRIC_NAMES = ("gen_loss", "disc_loss", "real_acc", "fake_acc")  # what a train step returns, in order
+METRIC_NAMES = ("gen_loss", "disc_loss", "real_acc", "fake_acc", "fake_acc_course")  # a train step's
 HISTORY_KEYS = (*METRIC_NAMES, "seconds", "images_per_sec")
 
 
@@ -783,7 +783,7 @@ def time_left(seconds: float, steps_done: int, steps_per_epoch: int, epoch: int,
 
 
 def progress_text(means: np.ndarray, images_per_sec: float, left: str) -> str:
-    g_loss, d_loss, real_acc, fake_acc = means
+    g_loss, d_loss, real_acc, fake_acc = means[:4]
     return (
         f"G {g_loss:.3f} D {d_loss:.3f} real {real_acc:.2f} fake {fake_acc:.2f} "
         f"{images_per_sec:.0f} img/s, run left {left}"
@@ -797,7 +797,7 @@ def history_lines(history: list[dict], steps: int, epochs: int, last: int = 5) -
 
     lines = []
     for row in history[-last:]:
-        means = [row[name] for name in METRIC_NAMES]
+        means = [row.get(name, np.nan) for name in METRIC_NAMES]  # older histories lack the last
         left = time_left(row["seconds"], steps, steps, row["epoch"], epochs)
         text = progress_text(means, row["images_per_sec"], left)
         lines.append(
