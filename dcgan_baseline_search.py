@@ -180,24 +180,27 @@ def run_baseline_search(
 
 
 # ------------------------------------------------------------ the rule ----
-# Written before any of the search's runs. The reference trains at seeds 44 and 45, each
-# candidate at 44; a run lasts 30 epochs in mixed_bfloat16, the instance noise fading over 50 as
-# in the full run. A candidate is judged against the reference at its own seed; "the spread" of a
-# number is |reference at 44 - reference at 45|. It passes when every check holds:
-#   1. its fake accuracy on the training batches falls: the least-squares slope over epochs 10-30
-#      is below 0, and the mean over epochs 26-30 is below the reference's minus the spread;
-#   2. the fresh-fake accuracy of D's exam falls too (slope over epochs 10-30 below 0), so the fall
-#      is not the training batches' alone. The exam judges D as it plays (batch statistics, and
-#      its dropout where it has one); the table also shows D in inference mode;
-#   3. quality holds: the classifier-FID of 2,000 of G's images at epoch 30 is at most the
-#      reference's plus the spread, and their recognizable share at least the reference's minus
-#      the spread;
-#   4. D does not memorise: in its exam at epoch 30, its accuracy on held-out real images is
-#      within 0.1 of that on the real images it trains on.
-# The best of those that pass has the lowest mean fake accuracy over epochs 26-30. If two or more
-# pass, the two best train together at seed 44, judged by the same rule; the best of all that
-# pass then trains at seed 45 and must pass there against the reference at 45 before it becomes
-# Steps 0-6's recipe. If none passes, the reference becomes Steps 0-6's recipe.
+RULE_TEXT = """The rule, written before any of these runs. The reference (Steps 0-6's recipe with D's
+targets 1 and 0) trains at seeds 44 and 45, each candidate at 44, for 30 epochs in mixed_bfloat16,
+the instance noise fading over 50 epochs as in the full run. A candidate is judged against the
+reference at its own seed; the *spread* of a number is |reference at 44 - reference at 45|. It
+passes when all four hold:
+
+1. **D's fake accuracy on its training batches falls:** its least-squares slope over epochs 10-30
+   is below 0, and its mean over epochs 26-30 is below the reference's minus the spread.
+2. **The exam's fresh-fake accuracy falls too** (slope over epochs 10-30 below 0), so the fall is
+   not the training batches' alone. The exam judges D as it plays (batch statistics, and its
+   dropout where it has one); the table also shows D in inference mode.
+3. **Quality holds:** the classifier-FID of 2,000 of G's images at epoch 30 is at most the
+   reference's plus the spread, and their recognizable share at least the reference's minus the
+   spread.
+4. **D does not memorise:** at epoch 30 its exam accuracy on held-out real images is within 0.1 of
+   that on the real images it trains on.
+
+The best of those that pass has the lowest mean fake accuracy over epochs 26-30. If two or more
+pass, the two best train together at seed 44, judged by the same rule. The best of all that pass
+then trains at seed 45 and must pass there, against the reference at 45, before it becomes Steps
+0-6's recipe. If none passes, the reference becomes Steps 0-6's recipe."""
 TREND_FROM = 10  # the trends are fitted from this epoch to the last
 LAST_EPOCHS = 5  # the level: the mean over the last five epochs
 MEMORY_GAP = 0.1
@@ -284,3 +287,76 @@ def next_runs(judged: list[dict]) -> dict:
     winner = passed[0]["recipe"] if passed else None
     confirmed = any(j["recipe"] == winner and j["seed"] == 45 and j["passes"] for j in judged)
     return {"combined": combined, "winner": winner, "confirmed": confirmed}
+
+
+# ------------------------------------------------------------ what the search shows ----
+def short_name(recipe: str) -> str:
+    """A row's name in tables and figures: "reference", or the levers it adds ("+dropout")."""
+    return "reference" if recipe == REFERENCE else recipe.removeprefix(REFERENCE)
+
+
+def search_table(rows: list[dict]) -> str:
+    """A markdown table of the short runs: D's fake accuracy on its training batches (first and
+    last epoch, the last five epochs' mean, the slope from epoch 10), its exam at the last epoch
+    (fresh fakes caught as it plays and in inference mode, the fresh-fake slope, real images it
+    trains on and held out), G's classifier-FID and recognizable share, the time per epoch, and the
+    rule's verdict with the numbers of the targets missed."""
+    if not rows:
+        return "*No short runs of the baseline search saved yet: `python dcgan_tools.py baseline-search`.*"
+    judged = {(j["recipe"], j["seed"]): j for j in judged_rows(rows)}
+    lines = [
+        "| recipe | seed | fake acc, epoch 1 / last | last-5 mean | slope from epoch 10 | exam: fresh fakes "
+        "caught, as played / inference | exam: fresh-fake slope | exam: real trained on / held out | "
+        "FID of G | recognizable | s per epoch | the rule |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        history, numbers = row["result"]["history"], rule_numbers(row)
+        first, last, measured = history[0], history[-1], row["result"]["generator"]
+        verdict = judged.get((row["recipe"], row["seed"]))
+        if row["recipe"] == REFERENCE:
+            said = "reference"
+        elif verdict is None:
+            said = "not judged yet"
+        else:
+            missed = [f"{i}. {v['measured']}" for i, v in enumerate(verdict["verdicts"], 1) if not v["met"]]
+            said = "passes" if verdict["passes"] else "fails " + "; ".join(missed)
+        inference = last.get("fresh_fake_acc_inference")
+        lines.append(
+            f"| {short_name(row['recipe'])} | {row['seed']} | {first['fake_acc']:.3f} / "
+            f"{last['fake_acc']:.3f} | {numbers['fake_mean']:.3f} | {numbers['fake_slope']:+.3f} | "
+            f"{last['fresh_fake_acc']:.3f} / {utils.format_or_dash(inference, '.3f')} | "
+            f"{numbers['fresh_fake_slope']:+.3f} | {last['seen_real_acc']:.3f} / "
+            f"{last['held_out_real_acc']:.3f} | {measured['classifier_fid']:.2f} | "
+            f"{measured['recognizable']:.1%} | {row['result']['seconds_per_epoch']:.0f} | {said} |"
+        )
+    return "\n".join(lines)
+
+
+def draw_search_curves(rows: list[dict], path: Path, columns: int = 4) -> Path:
+    """One panel per short run: per epoch, D's fake accuracy on its training batches, and in its
+    exam the fresh fakes caught (as it plays and in inference mode) and the held-out real images
+    called real, with the 0.5 line; saved to `path`."""
+    import matplotlib.pyplot as plt
+
+    drawn = (
+        ("fake_acc", "fakes, training batches", "C1-"),
+        ("fresh_fake_acc", "exam: fresh fakes", "C3--"),
+        ("fresh_fake_acc_inference", "exam: fresh fakes, inference mode", "C3:"),
+        ("held_out_real_acc", "exam: real held out", "C0-."),
+    )
+    panels = -(-len(rows) // columns)
+    fig, axes = plt.subplots(panels, columns, figsize=(3.4 * columns, 2.9 * panels + 0.6), squeeze=False)
+    for ax in axes.flat[len(rows) :]:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, rows, strict=False):
+        history = row["result"]["history"]
+        for key, label, style in drawn:
+            ax.plot([r["epoch"] for r in history], [r.get(key, np.nan) for r in history], style, label=label)
+        ax.axhline(0.5, color="grey", linewidth=0.8)
+        ax.set(title=f"{short_name(row['recipe'])}, seed {row['seed']}", xlabel="epoch", ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=10)
+    fig.tight_layout(rect=(0, 0.6 / (2.9 * panels + 0.6), 1, 1))
+    utils.save_figure(fig, path, dpi=80)
+    return path

@@ -561,12 +561,18 @@ def exam_text(row: dict) -> str:
     history holds no exam (trained before the exam existed)."""
     if "fresh_fake_acc" not in row:
         return f"epoch {row['epoch']}: no exam of D in this history (trained before it was added)"
-    return (
+    text = (
         f"epoch {row['epoch']}, D's exam: real images called real: {row['seen_real_acc']:.0%} of those it "
         f"trains on, {row['held_out_real_acc']:.0%} of held-out ones; fresh fakes caught: "
         f"{row['fresh_fake_acc']:.0%} at logit < 0 (ours), {row['fresh_fake_acc_course']:.0%} at logit < 0.5 "
         "(the course's)"
     )
+    if "fresh_fake_acc_inference" in row:
+        text += (
+            f"; D in inference mode: {row['seen_real_acc_inference']:.0%}, "
+            f"{row['held_out_real_acc_inference']:.0%} and {row['fresh_fake_acc_inference']:.0%}"
+        )
+    return text
 
 
 def exam_of(
@@ -954,8 +960,8 @@ def fake_accuracy_trend(history: list[dict], first: int = 10, key: str = "fake_a
 
 
 def fake_accuracy_text(histories: dict[str, list[dict]]) -> str:
-    """Per run: fake accuracy at the first and last epoch, its trend from epoch 10 on and its
-    last-10 mean, and whether the trend heads toward 0.5."""
+    """Per run: fake accuracy at the first and last epoch, its trend from epoch 10 on, its first-10
+    and last-10 means, and whether the trend heads toward 0.5."""
     lines = []
     for name, history in histories.items():
         trend, last = fake_accuracy_trend(history), len(history)
@@ -964,7 +970,8 @@ def fake_accuracy_text(histories: dict[str, list[dict]]) -> str:
         lines.append(
             f"{name}: fake accuracy {history[0]['fake_acc']:.2f} at epoch 1, {history[-1]['fake_acc']:.2f} "
             f"at epoch {last}; trend over epochs {trend['first']}-{last} {slope:+.3f} per 10 epochs "
-            f"({heading}), last 10 epochs {trend['last_10_mean']:.2f}"
+            f"({heading}); mean of the first 10 epochs {trend['first_10_mean']:.2f}, of the last 10 "
+            f"{trend['last_10_mean']:.2f}"
         )
     return "\n".join(lines)
 

@@ -39,6 +39,22 @@ RETIRED = {  # candidates whose code is gone; their saved rows are still shown
 LABEL_SWITCHES = ("ac", "strong_ac", "spectral_hinge", "embedding")  # issue 17's candidates
 
 
+# Step 7's runs and both searches were trained on Steps 0-6's recipe as it was then: D's target 0.9
+# for real images. They keep it, and none of Steps 0-6's later levers, so their saved runs and rows
+# still open and match.
+STEP7_BASE_KEYS = (
+    "gen_filters", "disc_filters", "gen_lr", "disc_lr", "beta_1", "beta_2", "real_label", "instance_noise",
+    "noise_fade_epochs",
+)  # fmt: skip
+STEP7_FIXED = {"real_label": 0.9}
+
+
+def step7_base(recipe: dict) -> dict:
+    """Steps 0-6's `recipe` as Step 7 builds on it: its widths and optimizer settings, with
+    STEP7_FIXED's values."""
+    return {key: recipe[key] for key in STEP7_BASE_KEYS} | STEP7_FIXED
+
+
 def _parts(name: str) -> list[str]:
     """The candidates joined in `name` ("a+b"); an unknown one is refused (ParameterError)."""
     parts = name.split("+")
@@ -52,9 +68,10 @@ def _parts(name: str) -> list[str]:
 
 
 def make_recipe(name: str, base: dict) -> dict:
-    """The baseline recipe `base` with Step 7's switches off, then the changes of each candidate in
-    `name` ("a+b" applies a, then b). A retired candidate is refused: its code is gone."""
-    recipe = {**STEP7_SWITCHES, **base}
+    """Step 7's base (step7_base of Steps 0-6's recipe `base`) with Step 7's switches off, then the
+    changes of each candidate in `name` ("a+b" applies a, then b). A retired candidate is refused:
+    its code is gone."""
+    recipe = {**STEP7_SWITCHES, **step7_base(base)}
     for part in _parts(name):
         if part in RETIRED:
             raise utils.ParameterError(
@@ -291,7 +308,7 @@ def run_search(
     unsaved unconditional run is skipped with one line, since only Step 7's recipes train. Returns
     the saved rows made with these settings: of this length, or of every length when setup.epochs
     is 0. A run measured in any precision counts as done; new ones use this machine's."""
-    path = Path(output_dir) / file
+    path, base = Path(output_dir) / file, step7_base(base)
     rows = read_rows(path)
     described = search_settings(base, settings, setup, yardstick.info)
     for name, _ in plan:

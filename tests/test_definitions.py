@@ -374,6 +374,7 @@ def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
     trend = evaluation.fake_accuracy_trend(utils.load_history(path))
     assert trend["slope_per_10_epochs"] == pytest.approx(-0.1) and trend["first"] == 10
     assert trend["last_10_mean"] == pytest.approx(1.0 - 0.155)  # epochs 11-20
+    assert trend["first_10_mean"] == pytest.approx((9 * 0.5 + 0.9) / 10)  # epochs 1-10
     rows = utils.load_history(path)
     rows[-1]["fake_acc"] = 0.0  # the file changes, so does the number
     utils.save_history(path, rows)
@@ -382,6 +383,7 @@ def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
     assert changed["slope_per_10_epochs"] < trend["slope_per_10_epochs"]
     text = evaluation.fake_accuracy_text({"run": utils.load_history(path)})
     assert "trend over epochs 10-20 " in text and "(toward 0.5)" in text
+    assert "mean of the first 10 epochs 0.54, of the last 10 0.77" in text
 
 
 def test_a_large_picture_is_embedded_as_a_jpeg_and_a_small_one_as_it_is(tmp_path):

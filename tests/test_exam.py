@@ -154,3 +154,15 @@ def test_d_sees_the_exams_images_through_the_runs_augmentation(nb, tmp_path, mon
         exam.take(run, 1)
         seen.append(np.array_equal(judged[1], exam.seen[0]) and np.array_equal(judged[2], exam.unseen[0]))
     assert seen == [False, True]
+
+
+def test_with_inference_the_exam_also_judges_d_as_used_after_training(nb, tmp_path):
+    run = tiny_run(nb, tmp_path)
+    exam = tiny_exam()
+    exam.inference = True
+    result = exam.take(run, 1)
+    held_out = np.asarray(run.discriminator(exam.unseen[0], training=False))[:, 0]
+    assert result["held_out_real_acc_inference"] == pytest.approx(np.mean(held_out > 0))
+    assert set(evaluation.INFERENCE_KEYS) <= set(result)
+    assert not set(evaluation.INFERENCE_KEYS) & set(tiny_exam().take(run, 1))  # only when asked
+    assert "D in inference mode: " in evaluation.exam_text({"epoch": 1, **result})
