@@ -576,11 +576,11 @@ def exam_text(row: dict) -> str:
 
 
 def exam_of(
-    train_set: tuple, test_set: tuple, batch_size: int, seed: int, count: int = 2000, inference: bool = False
+    train_set: tuple, test_set: tuple, batch_size: int, seed: int, count: int = 2000, inference: bool = True
 ):
     """A DiscriminatorExam on the first `count` images of each split (uint8 images and labels, as
-    utils.load_cifar10 gives them), scaled to [-1, 1], with `count` fresh fakes; with `inference`,
-    D sits it in inference mode too."""
+    utils.load_cifar10 gives them), scaled to [-1, 1], with `count` fresh fakes; D sits it as it
+    plays and, with `inference`, in inference mode too."""
 
     def scaled(images, labels):
         return (images[:count].astype("float32") - 127.5) / 127.5, np.asarray(labels[:count], "int32")

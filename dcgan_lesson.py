@@ -3,7 +3,7 @@
 
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -180,11 +180,6 @@ class GANRun:
     def sample(self, noise) -> tf.Tensor:
         return self.sampler(noise, training=False)
 
-    def checkpoint_parts(self) -> dict:  # every model, optimizer, random generator and variable
-        kept = (keras.Model, keras.optimizers.Optimizer, tf.random.Generator, tf.Variable)
-        parts = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {name: part for name, part in parts.items() if isinstance(part, kept)}
-
     def end_epoch(self, epoch: int) -> None:
         pass
 
@@ -299,12 +294,11 @@ def make_gif(sample_dir: Path, epochs: int, frame_ms: int = 150) -> Path:
 
 def make_checkpoint(run: GANRun) -> tf.train.CheckpointManager:
     """The run's checkpoint and its manager (the latest two kept)."""
-    checkpoint = tf.train.Checkpoint(epoch=tf.Variable(0, dtype=tf.int64), **run.checkpoint_parts())
+    checkpoint = tf.train.Checkpoint(epoch=tf.Variable(0, dtype=tf.int64), **utils.checkpoint_parts(run))
     return tf.train.CheckpointManager(checkpoint, run.paths["checkpoints"], max_to_keep=2)
 
 
-def save_checkpoint(run: GANRun) -> None:
-    """The history up to the checkpoint's epoch, then the checkpoint."""
+def save_checkpoint(run: GANRun) -> None:  # the history up to the checkpoint's epoch, then the checkpoint
     utils.save_history(run.paths["history"], run.history[: run.epoch])
     run.manager.save(checkpoint_number=run.epoch)
 

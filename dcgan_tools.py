@@ -204,7 +204,7 @@ def run_baseline_search(plan: list, epochs: int, data_dir: str, parameters: dict
     p = parameters
     train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
     yardstick = evaluation.Yardstick.load(ROOT, data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
-    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"], inference=True)
+    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"])  # in inference mode too
     setup = search.SearchSetup(
         lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
         p["PRECISION"], exam,

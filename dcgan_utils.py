@@ -815,6 +815,19 @@ def save_snapshot(generator, folder: str | Path, epoch: int, every: int) -> None
         atomic_write_arrays(Path(folder) / f"generator_epoch_{epoch:04d}.npz", generator.get_weights())
 
 
+def checkpoint_parts(run) -> dict:
+    """A run's (a dataclass's) models, optimizers, random generators and variables, by field name:
+    what its checkpoint saves beside the epoch."""
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    kept = (keras.Model, keras.optimizers.Optimizer, tf.random.Generator, tf.Variable)
+    parts = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
+    return {name: part for name, part in parts.items() if isinstance(part, kept)}
+
+
 def checkpoint_variables(checkpoint) -> list:
     """Every variable a run's checkpoint saves, in a fixed order: each model's weights, each
     optimizer's state, each random generator's state, and each variable of its own (the epoch, and

@@ -83,7 +83,7 @@ def test_p_and_the_anchors_are_in_the_checkpoint(nb, tmp_path):
     run = balance.build_balanced_run(
         step7(ada_target=0.6, lecam_weight=0.1), utils.make_run_paths(tmp_path, "b"), tiny_settings()
     )
-    parts = run.checkpoint_parts()
+    parts = utils.checkpoint_parts(run)
     assert parts["augment_strength"] is run.augment_strength and parts["lecam_anchors"] is run.lecam_anchors
     run.manager = nb["make_checkpoint"](run)
     assert any(v is run.augment_strength for v in utils.checkpoint_variables(run.manager.checkpoint))

@@ -141,8 +141,7 @@ def test_each_penalty_reaches_ds_loss_and_only_when_asked(nb):
 def test_a_short_run_sits_the_exam_as_played_and_in_inference_mode_each_epoch(nb):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (32, 32, 32, 3)).astype("float32")
-    exam = tiny_exam()
-    exam.inference = True
+    exam = tiny_exam(inference=True)
     short = search.SearchSetup(images, np.arange(32) % 10, 16, 2, 20, "float32", exam)
 
     class MeanPixel:

@@ -13,11 +13,11 @@ import dcgan_eval as evaluation  # noqa: E402
 import dcgan_utils as utils  # noqa: E402
 
 
-def tiny_exam(count: int = 24, batch_size: int = 8) -> evaluation.DiscriminatorExam:
+def tiny_exam(count: int = 24, batch_size: int = 8, inference: bool = False) -> evaluation.DiscriminatorExam:
     rng = np.random.default_rng(1)
     split = (rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, count))
     other = (rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, count))
-    return evaluation.exam_of(split, other, batch_size, seed=5, count=count)
+    return evaluation.exam_of(split, other, batch_size, seed=5, count=count, inference=inference)
 
 
 @pytest.fixture(params=["dcgan", "step7"])
@@ -38,9 +38,9 @@ def trained_run(request, nb, tmp_path):
 def test_the_exam_changes_nothing_training_reads_and_repeats_exactly(trained_run):
     variables = utils.checkpoint_variables(trained_run.manager.checkpoint)
     before = [v.numpy().copy() for v in variables]
-    exam = tiny_exam()
+    exam = tiny_exam(inference=True)  # in inference mode too
     first, second = exam.take(trained_run, 3), exam.take(trained_run, 3)
-    assert first == second and set(first) == set(evaluation.EXAM_KEYS)
+    assert first == second and set(first) == {*evaluation.EXAM_KEYS, *evaluation.INFERENCE_KEYS}
     assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, variables, strict=True))
 
 
@@ -158,11 +158,11 @@ def test_d_sees_the_exams_images_through_the_runs_augmentation(nb, tmp_path, mon
 
 def test_with_inference_the_exam_also_judges_d_as_used_after_training(nb, tmp_path):
     run = tiny_run(nb, tmp_path)
-    exam = tiny_exam()
-    exam.inference = True
+    exam = tiny_exam(inference=True)
     result = exam.take(run, 1)
     held_out = np.asarray(run.discriminator(exam.unseen[0], training=False))[:, 0]
     assert result["held_out_real_acc_inference"] == pytest.approx(np.mean(held_out > 0))
     assert set(evaluation.INFERENCE_KEYS) <= set(result)
-    assert not set(evaluation.INFERENCE_KEYS) & set(tiny_exam().take(run, 1))  # only when asked
+    exam.inference = False
+    assert not set(evaluation.INFERENCE_KEYS) & set(exam.take(run, 1))  # only when asked
     assert "D in inference mode: " in evaluation.exam_text({"epoch": 1, **result})

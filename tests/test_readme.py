@@ -266,6 +266,9 @@ def model() -> tuple[str, list[str]]:
     d_convs, d_filters = convolutions(discriminator, "Conv2D")
     assert generator.layers[-1].activation.__name__ == "tanh" and discriminator.output_shape == (None, 1)
     assert p["GEN_LR"] == p["DISC_LR"]
+    step7_real_target = json.loads((CHECKPOINTS / "conditional_ac/run_config.json").read_text())["recipe"][
+        "real_label"
+    ]
     return "The model", [
         f"The generator turns {generator.input_shape[-1]} noise numbers into a "
         f"{'x'.join(map(str, block))} block with a Dense layer, then {g_convs} transposed convolutions "
@@ -273,8 +276,9 @@ def model() -> tuple[str, list[str]]:
         f"{d_convs} convolutions ({', '.join(map(str, d_filters))} channels) with LeakyReLU, then one logit",
         f"Adam (learning rate {short_exponent(p['GEN_LR'])}, beta1 {p['BETA_1']:g}) "
         f"on batches of {p['BATCH_SIZE']}",
-        f"one-sided label smoothing (real target {p['REAL_LABEL']:g})",
+        f'(real target {p["REAL_LABEL"]:g}, fake target 0, so that "can\'t tell" is logit 0',
         f"(std {p['INSTANCE_NOISE']:g}, fading to 0 over {p['NOISE_FADE_EPOCHS']} epochs)",
+        f"Step 7's runs keep the targets they were trained with: {step7_real_target:g} for real images",
     ]
 
 
