@@ -959,19 +959,29 @@ def fake_accuracy_trend(history: list[dict], first: int = 10, key: str = "fake_a
     }
 
 
+TREND_DROP = 0.05  # the rubric's "trends down": the last ten epochs' mean this far below the first ten's
+
+
+def trends_down(trend: dict) -> bool:
+    """The rubric's item 2 read as a bar: the fake accuracy's slope from epoch 10 is below 0 and its
+    last-10 mean is at least TREND_DROP below its first-10 mean."""
+    return trend["slope_per_10_epochs"] < 0 and trend["last_10_mean"] <= trend["first_10_mean"] - TREND_DROP
+
+
 def fake_accuracy_text(histories: dict[str, list[dict]]) -> str:
     """Per run: fake accuracy at the first and last epoch, its trend from epoch 10 on, its first-10
-    and last-10 means, and whether the trend heads toward 0.5."""
+    and last-10 means, whether the trend heads toward 0.5, and whether it trends down by the bar."""
     lines = []
     for name, history in histories.items():
         trend, last = fake_accuracy_trend(history), len(history)
         slope = trend["slope_per_10_epochs"]
         heading = "toward 0.5" if slope < 0 else "away from 0.5" if slope > 0 else "flat"
+        verdict = "trends down" if trends_down(trend) else "does not trend down"
         lines.append(
             f"{name}: fake accuracy {history[0]['fake_acc']:.2f} at epoch 1, {history[-1]['fake_acc']:.2f} "
             f"at epoch {last}; trend over epochs {trend['first']}-{last} {slope:+.3f} per 10 epochs "
             f"({heading}); mean of the first 10 epochs {trend['first_10_mean']:.2f}, of the last 10 "
-            f"{trend['last_10_mean']:.2f}"
+            f"{trend['last_10_mean']:.2f}: {verdict} (slope below 0, last ten at least {TREND_DROP} lower)"
         )
     return "\n".join(lines)
 

@@ -383,7 +383,14 @@ def test_fake_accuracy_trend_follows_the_history_file(nb, tmp_path):
     assert changed["slope_per_10_epochs"] < trend["slope_per_10_epochs"]
     text = evaluation.fake_accuracy_text({"run": utils.load_history(path)})
     assert "trend over epochs 10-20 " in text and "(toward 0.5)" in text
-    assert "mean of the first 10 epochs 0.54, of the last 10 0.77" in text
+    assert "mean of the first 10 epochs 0.54, of the last 10 0.77: does not trend down" in text
+    falling = [{"epoch": e, "fake_acc": 1.0 - 0.01 * e} for e in range(1, 21)]  # last ten 0.10 lower
+    assert evaluation.trends_down(evaluation.fake_accuracy_trend(falling))
+    slowly = [{"epoch": e, "fake_acc": 1.0 - 0.004 * e} for e in range(1, 21)]  # falls, but 0.04 lower
+    assert not evaluation.trends_down(evaluation.fake_accuracy_trend(slowly))
+    assert ": trends down (slope below 0, last ten at least 0.05 lower)" in evaluation.fake_accuracy_text(
+        {"falling": falling}
+    )
 
 
 def test_a_large_picture_is_embedded_as_a_jpeg_and_a_small_one_as_it_is(tmp_path):
