@@ -58,17 +58,14 @@ class TrainingData:
         self.count = len(tf.nest.flatten(self.elements)[0])  # images
         utils.check_batch_fits(self.batch_size, self.count)
         self.steps = self.count // self.batch_size  # batches per epoch: the last partial one is dropped
-        self.tensors = tf.nest.map_structure(tf.constant, self.elements)  # one copy, gathered by batch
+        self.tensors = tf.nest.map_structure(tf.constant, self.elements)  # kept in memory once
 
     def batches(self, seed: int, epoch: int) -> tf.data.Dataset:
         """Epoch `epoch`'s shuffled batches; the order depends on (seed, epoch) and nothing else."""
         order = np.random.default_rng([seed, epoch]).permutation(self.count)
-        rows = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size, drop_remainder=True)
-
-        def take(batch_rows):  # each array's rows of this batch
-            return tf.nest.map_structure(lambda array: tf.gather(array, batch_rows), self.tensors)
-
-        return rows.map(take).prefetch(tf.data.AUTOTUNE)
+        shuffled = tf.nest.map_structure(lambda array: tf.gather(array, order), self.tensors)
+        dataset = tf.data.Dataset.from_tensor_slices(shuffled)  # one element per image
+        return dataset.batch(self.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def build_generator(noise_dim: int, base_filters: int, precision: str) -> keras.Model:

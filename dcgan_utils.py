@@ -132,6 +132,13 @@ def load_cifar10(data_dir: str = "", split: str = "train", limit: int = 0) -> tu
     return (images[:limit], labels[:limit]) if limit else (images, labels)
 
 
+def load_data(data_dir: str = "", limit: int = 0) -> tuple[tuple, tuple]:
+    """((train images, labels), (test images, labels)), as keras.datasets.cifar10.load_data()
+    gives them but with one class id per label; with `limit`, only the first `limit` training
+    images. The images are uint8 RGB, N x 32 x 32 x 3."""
+    return load_cifar10(data_dir, "train", limit), load_cifar10(data_dir, "test")
+
+
 def _load_cifar10(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     folder = resolve_data_dir(data_dir)
     if folder is not None:

@@ -55,6 +55,21 @@ def test_dataset_batches_and_range(nb):
         nb["TrainingData"]((images, indices), 51)
 
 
+@pytest.mark.parametrize(("seed", "epoch"), [(42, 1), (42, 7), (43, 1), (44, 30)])
+def test_an_epochs_batches_are_the_images_in_the_seeds_permutation(nb, seed, epoch):
+    """Batch k of an epoch holds rows order[k * batch : (k + 1) * batch] of the image array, where
+    order = numpy's default_rng([seed, epoch]).permutation(count): the order every committed run
+    trained in, so that they resume as they would have."""
+    images = np.random.default_rng(5).uniform(-1, 1, (70, 32, 32, 3)).astype("float32")
+    labels = np.arange(70)
+    order = np.random.default_rng([seed, epoch]).permutation(70)
+    batches = list(nb["TrainingData"]((images, labels), 16).batches(seed, epoch))
+    assert len(batches) == 4
+    for k, (batch, batch_labels) in enumerate(batches):
+        rows = order[16 * k : 16 * (k + 1)]
+        assert np.array_equal(batch.numpy(), images[rows]) and np.array_equal(batch_labels.numpy(), rows)
+
+
 def epoch_order(data, seed: int, epoch: int) -> list[int]:
     return [int(i) for _, labels in data.batches(seed, epoch) for i in labels.numpy()]
 
