@@ -52,7 +52,7 @@ STEP7_FIXED = {"real_label": 0.9}
 def step7_base(recipe: dict) -> dict:
     """Steps 0-6's `recipe` as Step 7 builds on it: its widths and optimizer settings, with
     STEP7_FIXED's values."""
-    return {key: recipe[key] for key in STEP7_BASE_KEYS} | STEP7_FIXED
+    return {key: recipe[key] for key in STEP7_BASE_KEYS if key in recipe} | STEP7_FIXED
 
 
 def _parts(name: str) -> list[str]:

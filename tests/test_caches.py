@@ -43,7 +43,6 @@ def trained(monkeypatch):
         {"recipe": {"disc_lr": 5e-4}},
         {"recipe": {"beta_1": 0.0}},
         {"recipe": {"beta_2": 0.99}},
-        {"recipe": {"real_label": 1.0}},
         {"recipe": {"instance_noise": 0.0}},
         {"recipe": {"noise_fade_epochs": 10}},
         {"count": 20},  # CURVE_IMAGES
@@ -65,6 +64,17 @@ def test_a_changed_setting_trains_the_short_run_again(tmp_path, trained, change)
     rows = search.read_rows(tmp_path / search.SEARCH_FILE)
     assert len(rows) == 2 and rows[0]["settings"] != rows[1]["settings"]
     assert results == rows[1:] and rows[1]["recipe"] == "conditional" and rows[1]["seed"] == 1
+
+
+def test_steps_0_6s_targets_do_not_reach_step_7s_short_runs(tmp_path, trained):
+    """Step 7's runs and rows were made with D's real target 0.9: a balanced baseline's 1.0 leaves
+    them cached, and a lever of Steps 0-6 never reaches their recipe."""
+    plan = [("conditional", 1)]
+    search.run_search(plan, tiny_recipe(), {"noise_dim": 16}, setup(), CLASSIFIER, tmp_path)
+    balanced = tiny_recipe(real_label=1.0, disc_dropout=0.3)
+    search.run_search(plan, balanced, {"noise_dim": 16}, setup(), CLASSIFIER, tmp_path)
+    assert len(trained) == 1
+    assert search.make_recipe("conditional", balanced) == search.make_recipe("conditional", tiny_recipe())
 
 
 def notebook_parameters() -> dict:
@@ -228,7 +238,7 @@ def test_a_retired_candidate_is_refused_by_name_and_a_mistyped_one_as_unknown():
     )
     assert recipe == {
         "gen_filters": 8, "instance_noise": 0.0, "conditional": True, "diffaugment": True, "ema_decay": 0.999,
-        "ac_weight": 3.0,
+        "ac_weight": 3.0, "real_label": 0.9,
     }  # fmt: skip
 
 

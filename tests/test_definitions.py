@@ -120,14 +120,14 @@ def test_losses_on_known_logits(nb):
 
 
 def test_accuracy_uses_logit_sign(nb):
-    real, fake = nb["discriminator_accuracy"](
+    real, fake, course = nb["discriminator_accuracy"](
         tf.constant([[0.1], [-0.1], [5.0], [-5.0]]), tf.constant([[-0.1], [-3.0], [0.2]])
     )
     assert float(real) == 0.5
-    assert np.isclose(float(fake), 2 / 3)
+    assert np.isclose(float(fake), 2 / 3) and float(course) == 1.0  # 0.2 < 0.5: caught by the course
     # Logit 0 is sigmoid 0.5: neither side's win.
-    real, fake = nb["discriminator_accuracy"](tf.zeros([2, 1]), tf.zeros([2, 1]))
-    assert (float(real), float(fake)) == (0.0, 0.0)
+    real, fake, course = nb["discriminator_accuracy"](tf.zeros([2, 1]), tf.zeros([2, 1]))
+    assert (float(real), float(fake), float(course)) == (0.0, 0.0, 1.0)
 
 
 @pytest.mark.parametrize("jit", [False, True])
@@ -155,10 +155,11 @@ def test_train_step_changes_weights_and_returns_finite_metrics(nb, tmp_path, jit
         float(nb["discriminator_loss"](real_logits, fake_logits, 0.9)),
         float(np.mean(real_logits.numpy() > 0)),
         float(np.mean(fake_logits.numpy() < 0)),
+        float(np.mean(fake_logits.numpy() < 0.5)),
     ]
     assert expected[2] + expected[3] != 1  # so the two accuracies swapped would not match either
     metrics = nb["make_train_step"](run)(images, tf.constant(0.1)).numpy()
-    assert metrics.shape == (4,)
+    assert metrics.shape == (5,)
     assert metrics[:2] == pytest.approx(expected[:2], abs=1e-4) and metrics[2:].tolist() == expected[2:]
     assert all(
         not np.array_equal(b, w.numpy()) for b, w in zip(before_g, generator.trainable_weights, strict=True)
@@ -288,7 +289,7 @@ def test_train_stops_at_the_next_read_naming_the_first_non_finite_step(nb, bad_s
 
     def exploding_step(images, noise_std):
         calls.append(1)
-        return tf.constant([np.inf if len(calls) in bad_steps else 1.0, float(len(calls)), 0.5, 0.5])
+        return tf.constant([np.inf if len(calls) in bad_steps else 1.0, float(len(calls)), 0.5, 0.5, 0.5])
 
     dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([120, 32, 32, 3])).batch(2)  # 60 steps
     first = bad_steps[0]
@@ -300,7 +301,7 @@ def test_train_stops_at_the_next_read_naming_the_first_non_finite_step(nb, bad_s
 
 
 def test_the_epoch_means_are_the_steps_means(nb):
-    values = np.random.default_rng(0).uniform(0, 2, (30, 4)).astype("float32")
+    values = np.random.default_rng(0).uniform(0, 2, (30, len(utils.METRIC_NAMES))).astype("float32")
     steps = iter(values)
     dataset = tf.data.Dataset.from_tensor_slices(tf.zeros([90, 32, 32, 3])).batch(3)  # 30 steps
     row = nb["train_one_epoch"](lambda images, noise_std: tf.constant(next(steps)), dataset, 0.0, 1, 1)

@@ -92,7 +92,7 @@ def failing_step(real_step, generator, fail_at_call, failure):
         if state["calls"] == fail_at_call:
             if failure == "interrupt":
                 raise KeyboardInterrupt
-            return tf.constant([np.nan, 1.0, 0.5, 0.5])
+            return tf.constant([np.nan, 1.0, 0.5, 0.5, 0.5])
         return real_step(images, noise_std)
 
     return step, state
@@ -376,7 +376,7 @@ def test_a_damaged_history_is_named_and_deleting_it_continues(nb, small_run, cap
 
 def test_exploding_but_finite_losses_are_reported_and_training_goes_on(nb, capsys):
     def exploding_step(images, noise_std):
-        return tf.constant([1e17, 3e16, 0.5, 0.5])
+        return tf.constant([1e17, 3e16, 0.5, 0.5, 0.5])
 
     images = np.zeros((8, 32, 32, 3), "float32")
     row = nb["train_one_epoch"](exploding_step, nb["TrainingData"](images, 4).batches(0, 1), 0.0, 7, 9)
