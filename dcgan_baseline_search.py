@@ -345,6 +345,7 @@ def draw_search_curves(rows: list[dict], path: Path, columns: int = 4) -> Path:
         ("fresh_fake_acc_inference", "exam: fresh fakes, inference mode", "C3:"),
         ("held_out_real_acc", "exam: real held out", "C0-."),
     )
+    columns = min(columns, len(rows))
     panels = -(-len(rows) // columns)
     fig, axes = plt.subplots(panels, columns, figsize=(3.4 * columns, 2.9 * panels + 0.6), squeeze=False)
     for ax in axes.flat[len(rows) :]:
