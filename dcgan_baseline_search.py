@@ -10,7 +10,7 @@ lever on top of it:
 - `spectral_norm`: spectral normalization of D's convolutions in place of its batch norm
   (Miyato et al. 2018);
 - `r1`: an R1 penalty, gamma / 2 * E ||grad_x D(x)||^2 on real images, gamma 0.1 (Mescheder
-  et al. 2018);
+  et al. 2018), the gradient taken through D's batch norm as it plays;
 - `bcr`: balanced consistency regularization, 10 * (E (D(x) - D(T(x)))^2 + the same on fakes),
   T a random horizontal flip and a shift of up to 4 pixels (Zhao et al. 2021);
 - `slow_d`: D's learning rate halved, 1e-4 (G's stays 2e-4).
@@ -40,6 +40,7 @@ CANDIDATES = {
     "slow_d": {"disc_lr": 1e-4},
 }
 SHIFT = 4  # bcr's largest shift in pixels, an eighth of the image
+EPOCHS = 30  # a short run's length: past the epochs where the earlier baseline's D turned
 
 
 def make_recipe(name: str, base: dict) -> dict:
@@ -75,11 +76,14 @@ def build_candidate_discriminator(recipe: dict, precision: str) -> keras.Model:
 
 
 def r1_penalty(discriminator: keras.Model, real_seen: tf.Tensor) -> tf.Tensor:
-    """E ||grad_x D(x)||^2 over the real images D saw (its gradient reaches D's weights)."""
+    """E ||grad_x D(x)||^2 over the real images D saw, D as it plays (its gradient reaches D's
+    weights). With batch norm in D, each image's gradient is that of the batch's summed logits,
+    which batch norm couples through the batch's statistics: Mescheder et al.'s D had no batch
+    norm, and a per-image Jacobian would cost a backward pass per image."""
     with tf.GradientTape() as tape:
         tape.watch(real_seen)
         logits = tf.cast(discriminator(real_seen, training=True), tf.float32)
-    gradients = tf.cast(tape.gradient(logits, real_seen), tf.float32)  # of their sum: one per image
+    gradients = tf.cast(tape.gradient(logits, real_seen), tf.float32)  # of the batch's summed logits
     return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
 
 
@@ -259,8 +263,9 @@ def limits(reference: dict, other_reference: dict) -> dict:
 
 def judged_rows(rows: list[dict]) -> list[dict]:
     """Every candidate row judged by RULE against the reference at its seed: its recipe, seed,
-    numbers, the verdict of each target and "passes"; [] until both references are saved."""
-    found = {(row["recipe"], row["seed"]): rule_numbers(row) for row in rows}
+    numbers, the verdict of each target and "passes"; [] until both references are saved. Only
+    rows of EPOCHS epochs are judged."""
+    found = {(row["recipe"], row["seed"]): rule_numbers(row) for row in rows if row["epochs"] == EPOCHS}
     references = {seed: found.get((REFERENCE, seed)) for seed in (44, 45)}
     if None in references.values():
         return []
@@ -277,15 +282,18 @@ def judged_rows(rows: list[dict]) -> list[dict]:
 
 
 def next_runs(judged: list[dict]) -> dict:
-    """What the rule asks for next: "combined" (the two best that passed at seed 44, to train
-    together, once), "winner" (the best that passed at 44) and whether it is "confirmed" at 45."""
+    """What the rule asks for next, as `baseline-search` takes it: "combined" (the levers of the
+    two best that passed at seed 44, to train together, once), "winner" (the levers of the best that
+    passed at 44) and whether it is "confirmed" at 45."""
     passed = sorted((j for j in judged if j["seed"] == 44 and j["passes"]), key=lambda j: j["fake_mean"])
     singles = [j for j in passed if j["recipe"].count("+") == 1]
     combined = None
     if len(singles) >= 2:
         combined = "+".join(j["recipe"].split("+")[1] for j in singles[:2])
-    winner = passed[0]["recipe"] if passed else None
-    confirmed = any(j["recipe"] == winner and j["seed"] == 45 and j["passes"] for j in judged)
+    winner = passed[0]["recipe"].removeprefix(f"{REFERENCE}+") if passed else None
+    confirmed = any(
+        j["recipe"] == f"{REFERENCE}+{winner}" and j["seed"] == 45 and j["passes"] for j in judged
+    )
     return {"combined": combined, "winner": winner, "confirmed": confirmed}
 
 

@@ -526,7 +526,8 @@ class DiscriminatorExam:
         return np.concatenate(found)[:, 0]
 
     def take(self, run, epoch: int) -> dict:
-        """This epoch's EXAM_KEYS: real images called real, and fresh fakes called fake."""
+        """This epoch's EXAM_KEYS: real images called real, and fresh fakes called fake; with
+        `inference`, INFERENCE_KEYS too."""
         import tensorflow as tf
 
         noise = tf.random.stateless_normal([self.fakes, run.settings["noise_dim"]], [self.seed, epoch])

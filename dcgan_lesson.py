@@ -181,7 +181,7 @@ class GANRun:
         pass
 
     def discriminator_penalty(self, real_seen, fake_seen, real_logits, fake_logits) -> tf.Tensor:
-        return tf.constant(0.0)  # none in the plain DCGAN; the appendix's balance search tries some
+        return tf.constant(0.0)  # none in the plain DCGAN; the baseline search tries some
 
 
 def make_optimizers(recipe: dict, precision: str, generator, discriminator) -> list:

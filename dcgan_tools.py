@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     levers.add_argument("--combined", help="two levers to train together at seed 44, e.g. dropout+slow_d")
     levers.add_argument("--confirmed", help="the winner (levers joined by '+') to train again at seed 45")
-    levers.add_argument("--epochs", type=int, default=30)
+    levers.add_argument("--epochs", type=int, default=30, help="a short run's length (the rule judges 30)")
     levers.add_argument("--data-dir", default="", help="a cifar-10-batches-py folder ('' : $CIFAR10_DIR)")
     args = parser.parse_args(argv)
     if args.command == "baseline-search":

@@ -36,7 +36,7 @@ import dcgan_utils as utils  # noqa: E402
 def host_read_loop(train_step, batches, noise_std: float) -> float:
     """The loop before issue 26 (its progress bar left out): every step's metrics read on the
     host and checked there. Returns images per second."""
-    instance_noise, sums, images = tf.constant(noise_std, tf.float32), np.zeros(4), 0
+    instance_noise, sums, images = tf.constant(noise_std, tf.float32), np.zeros(len(utils.METRIC_NAMES)), 0
     start = time.perf_counter()
     for step, batch in enumerate(batches, start=1):
         metrics = train_step(batch, instance_noise).numpy()

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             scratch, args.data, cells["CLASSIFIER_EPOCHS"], cells["CLASSIFIER_SEED"]
         )
         setup = search.SearchSetup(
-            cells["train_images"], cells["train_labels"], cells["BATCH_SIZE"], args.epochs,
+            cells["train_images"], cells["train_y"], cells["BATCH_SIZE"], args.epochs,
             cells["CURVE_IMAGES"], args.precision,
         )  # fmt: skip
         start = time.perf_counter()

@@ -185,7 +185,7 @@ def course_models(precision: str, noise_dim: int = 100):
 
 
 def course_train_step(generator, discriminator, noise_dim: int = 100):
-    """The tutorial's train step (two tapes, BCE on logits), returning the same 4 metrics."""
+    """The tutorial's train step (two tapes, BCE on logits), returning the notebook's metrics."""
     gen_opt, disc_opt = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
@@ -205,7 +205,8 @@ def course_train_step(generator, discriminator, noise_dim: int = 100):
         disc_opt.apply_gradients(zip(disc_tape.gradient(disc_loss, disc_vars), disc_vars, strict=True))
         real_acc = tf.reduce_mean(tf.cast(real_logits > 0, tf.float32))
         fake_acc = tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))
-        return tf.stack([gen_loss, disc_loss, real_acc, fake_acc])
+        fake_acc_course = tf.reduce_mean(tf.cast(fake_logits < 0.5, tf.float32))
+        return tf.stack([gen_loss, disc_loss, real_acc, fake_acc, fake_acc_course])
 
     return train_step
 

@@ -124,18 +124,38 @@ def test_flip_and_shift_flips_or_not_and_moves_each_image_by_at_most_four_pixels
     assert {flip for flip, _, _ in found} == {False, True} and len({move[1:] for move in found}) > 20
 
 
-def test_each_penalty_reaches_ds_loss_and_only_when_asked(nb):
-    """Same seed, same batch: with R1 or bCR on, D's loss differs from the reference's, G's first
-    loss does not (the penalty is D's alone); with neither, the run's penalty is 0."""
+def test_each_penalty_trains_d_alone_and_only_when_asked(nb):
+    """Same seed, same batch: with R1 or bCR on, D's loss and D's weights after the step differ from
+    the reference's, G's loss and weights do not (the penalty is D's alone); with neither, the
+    run's penalty is 0."""
     images = tf.random.stateless_uniform([8, 32, 32, 3], [7, 0], -1, 1)
-    metrics = {}
+    metrics, weights = {}, {}
     for levers in ("", "+r1", "+bcr"):
         run = baseline_search.build_candidate_run(candidate(levers), {}, tiny_settings())
         metrics[levers] = nb["make_train_step"](run)(images, tf.constant(0.0)).numpy()
+        weights[levers] = [
+            [w.numpy() for w in model.trainable_weights] for model in (run.generator, run.discriminator)
+        ]
         if not levers:
             assert float(run.discriminator_penalty(images, images, tf.zeros([8, 1]), tf.zeros([8, 1]))) == 0.0
     for levers in ("+r1", "+bcr"):
         assert metrics[levers][0] == pytest.approx(metrics[""][0]) and metrics[levers][1] != metrics[""][1]
+        (g, d), (g_ref, d_ref) = weights[levers], weights[""]
+        assert all(np.array_equal(a, b) for a, b in zip(g, g_ref, strict=True))
+        assert not all(np.allclose(a, b) for a, b in zip(d, d_ref, strict=True))
+
+
+def test_r1s_gradient_reaches_ds_weights():
+    """D(x) = w.x + b: the penalty is ||w||^2, whose gradient in w is 2w."""
+    linear = tf.keras.Sequential(
+        [tf.keras.Input((32, 32, 3)), tf.keras.layers.Flatten(), tf.keras.layers.Dense(1)]
+    )
+    kernel = linear.layers[-1].kernel
+    with tf.GradientTape() as tape:
+        penalty = baseline_search.r1_penalty(linear, tf.random.stateless_normal([4, 32, 32, 3], [3, 0]))
+    np.testing.assert_allclose(
+        tape.gradient(penalty, kernel).numpy(), 2 * kernel.numpy(), rtol=1e-4, atol=1e-7
+    )
 
 
 def test_a_short_run_sits_the_exam_as_played_and_in_inference_mode_each_epoch(nb):
@@ -197,9 +217,12 @@ def test_the_rule_judges_each_candidate_against_the_reference_at_its_seed():
     assert met["bcr"] == [True, True, False, True]
     assert met["spectral_norm"] == [True, True, False, True]
     assert baseline_search.judged_rows(rows[:1] + rows[2:]) == []  # no spread without both references
+    longer = {**row(f"{REF}+slow_d", 44, exam_history(0.95, -0.005, -0.001, 0.05), 40.5, 0.145), "epochs": 50}
+    again = {j["recipe"].split("+")[1]: j for j in baseline_search.judged_rows([*rows, longer])}
+    assert not again["slow_d"]["passes"]  # a row of another length, which would pass, is not judged
     assert baseline_search.next_runs(list(judged.values())) == {
         "combined": None,
-        "winner": f"{REF}+dropout",
+        "winner": "dropout",
         "confirmed": False,
     }
 
@@ -217,7 +240,7 @@ def test_two_that_pass_train_together_and_the_best_is_confirmed_at_45():
     rows.append(row(f"{REF}+slow_d", 45, better, 41.0, 0.16))
     assert baseline_search.next_runs(baseline_search.judged_rows(rows)) == {
         "combined": "slow_d+dropout",
-        "winner": f"{REF}+slow_d",
+        "winner": "slow_d",
         "confirmed": True,
     }
 

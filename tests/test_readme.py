@@ -278,7 +278,7 @@ def model() -> tuple[str, list[str]]:
         f"on batches of {p['BATCH_SIZE']}",
         f'(real target {p["REAL_LABEL"]:g}, fake target 0, so that "can\'t tell" is logit 0',
         f"(std {p['INSTANCE_NOISE']:g}, fading to 0 over {p['NOISE_FADE_EPOCHS']} epochs)",
-        f"Step 7's runs keep the targets they were trained with: {step7_real_target:g} for real images",
+        f"The committed `baseline` and Step 7's runs were trained with {step7_real_target:g} for real images",
     ]
 
 
