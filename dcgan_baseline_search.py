@@ -355,7 +355,10 @@ def draw_search_curves(rows: list[dict], path: Path, columns: int = 4) -> Path:
     )
     columns = min(columns, len(rows))
     panels = -(-len(rows) // columns)
-    fig, axes = plt.subplots(panels, columns, figsize=(3.4 * columns, 2.9 * panels + 0.6), squeeze=False)
+    legend_height = 0.9  # inches: two rows of the legend below the panels
+    fig, axes = plt.subplots(
+        panels, columns, figsize=(max(3.4 * columns, 7.0), 2.9 * panels + legend_height), squeeze=False
+    )
     for ax in axes.flat[len(rows) :]:
         ax.axis("off")
     for ax, row in zip(axes.flat, rows, strict=False):
@@ -365,7 +368,7 @@ def draw_search_curves(rows: list[dict], path: Path, columns: int = 4) -> Path:
         ax.axhline(0.5, color="grey", linewidth=0.8)
         ax.set(title=f"{short_name(row['recipe'])}, seed {row['seed']}", xlabel="epoch", ylim=(0, 1.02))
         ax.grid(alpha=0.3)
-    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=10)
-    fig.tight_layout(rect=(0, 0.6 / (2.9 * panels + 0.6), 1, 1))
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=10)
+    fig.tight_layout(rect=(0, legend_height / (2.9 * panels + legend_height), 1, 1))
     utils.save_figure(fig, path, dpi=80)
     return path
