@@ -326,23 +326,9 @@ def run_balance_search(
     """Issue 27's short runs (balance_plan) with the notebook's `parameters` and baseline `recipe`,
     each saved to BALANCE_FILE as it ends and its average of G to BALANCE_WEIGHTS; returns the
     rule's verdicts."""
-    import dcgan_eval as evaluation
     import dcgan_search as search
 
-    p = parameters
-    train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
-    yardstick = evaluation.Yardstick.load(".", data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
-    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"])
-    setup = search.SearchSetup(
-        lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
-        p["PRECISION"], exam, BALANCE_WEIGHTS,
-    )  # fmt: skip
-    settings = {
-        "noise_dim": p["NOISE_DIM"],
-        "jit": p["JIT_COMPILE"],
-        "checkpoint_every": 1,
-        "snapshot_every": 0,
-    }
+    setup, settings, yardstick = search.command_line_setup(parameters, data_dir, epochs, ".", BALANCE_WEIGHTS)
     rows = search.run_search(
         balance_plan(candidates, leader), recipe, settings, setup, yardstick, ".", BALANCE_FILE
     )

@@ -127,6 +127,30 @@ class SearchSetup:
     keep_generators: Path | None = None  # a folder where each run's average of G is saved (.npz)
 
 
+def command_line_setup(
+    parameters: dict, data_dir: str, epochs: int, output_dir, keep: Path | None = None
+) -> tuple[SearchSetup, dict, object]:
+    """(SearchSetup, run settings, yardstick) of a search run from the command line with the
+    notebook's `parameters`: all training images, D's exam on 2,000 of each split, CURVE_IMAGES
+    images measured, the classifier cached under `output_dir`; with `keep`, each run's average of G
+    is kept there."""
+    p = parameters
+    train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
+    yardstick = evaluation.Yardstick.load(output_dir, data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
+    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"])
+    setup = SearchSetup(
+        lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
+        p["PRECISION"], exam, keep,
+    )  # fmt: skip
+    settings = {
+        "noise_dim": p["NOISE_DIM"],
+        "jit": p["JIT_COMPILE"],
+        "checkpoint_every": 1,
+        "snapshot_every": 0,
+    }
+    return setup, settings, yardstick
+
+
 def short_run(
     recipe: dict, seed: int, setup: SearchSetup, settings: dict, yardstick, keep: Path | None = None
 ) -> dict:

@@ -197,25 +197,10 @@ def run_baseline_search(plan: list, epochs: int, data_dir: str, parameters: dict
     """The baseline search's short runs of `plan` with the notebook's `parameters`: all training
     images, D's exam on 2,000 of each split and G measured on CURVE_IMAGES images."""
     import dcgan_baseline_search as baseline_search
-    import dcgan_eval as evaluation
-    import dcgan_lesson as lesson
     import dcgan_search as search
 
-    p = parameters
-    train_set, test_set = utils.load_cifar10(data_dir, "train"), utils.load_cifar10(data_dir, "test")
-    yardstick = evaluation.Yardstick.load(ROOT, data_dir, p["CLASSIFIER_EPOCHS"], p["CLASSIFIER_SEED"])
-    exam = evaluation.exam_of(train_set, test_set, p["BATCH_SIZE"], p["SEED"])  # in inference mode too
-    setup = search.SearchSetup(
-        lesson.scale_images(train_set[0]), train_set[1], p["BATCH_SIZE"], epochs, p["CURVE_IMAGES"],
-        p["PRECISION"], exam,
-    )  # fmt: skip
-    settings = {
-        "noise_dim": p["NOISE_DIM"],
-        "jit": p["JIT_COMPILE"],
-        "checkpoint_every": 1,
-        "snapshot_every": 0,
-    }
-    base = baseline_recipe(p)
+    setup, settings, yardstick = search.command_line_setup(parameters, data_dir, epochs, ROOT)
+    base = baseline_recipe(parameters)
     return baseline_search.run_baseline_search(plan, base, settings, setup, yardstick, ROOT)
 
 
